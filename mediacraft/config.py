@@ -1,0 +1,104 @@
+"""Configuration from ``MEDIACRAFT_*`` environment variables, with defaults.
+
+The names of SPEC F11's table are a contract; every field here is documented
+in README.md with its default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PREFIX = "MEDIACRAFT_"
+
+
+def _parse_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _parse_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one MediaCraft installation (one data directory)."""
+
+    data_dir: Path = Path("data")
+    secret_key: str = ""  # empty: generated once and kept in data_dir
+    max_tasks_per_user: int = 1
+    max_concurrent_tasks: int = 5
+    max_queued_per_user: int = 20
+    max_queued_total: int = 500
+    max_attempts: int = 3
+    max_upload_mb: int = 2048
+    allowed_networks: tuple[str, ...] = ()
+    retention_days: int = 7
+    cookie_secure: bool = False
+    storage: str = "file"  # "file" (JSON files) or "sqlite"
+    workers: int = 0  # executor threads per process; 0 means max_concurrent_tasks
+    heartbeat_seconds: float = 5.0  # how often a running task proves it is alive
+    stale_after_seconds: float = 30.0  # a heartbeat older than this is a dead worker
+    poll_seconds: float = 1.0  # how often an idle worker looks for queued tasks
+    user_quota_mb: int = 20480  # disk a visitor's uploads and results may use
+    max_clips: int = 20
+    log_level: str = "INFO"
+    per_host_connections: int = 16  # concurrent requests to one origin host
+    plugins: tuple[str, ...] = ()  # extra processor modules to import (tests use this)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
+        """Build a Config from ``environ`` (default ``os.environ``) and keyword overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.type, raw, f.name)
+        values.update(overrides)
+        if "data_dir" in values:
+            values["data_dir"] = Path(str(values["data_dir"]))
+        if isinstance(values.get("allowed_networks"), str):
+            values["allowed_networks"] = _parse_list(str(values["allowed_networks"]))
+        config = cls(**values)  # type: ignore[arg-type]
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        for name in ("max_tasks_per_user", "max_concurrent_tasks", "max_attempts"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{PREFIX}{name.upper()} must be at least 1")
+        if self.storage not in {"file", "sqlite"}:
+            raise ValueError(f"{PREFIX}STORAGE must be 'file' or 'sqlite', not {self.storage!r}")
+
+    @property
+    def worker_threads(self) -> int:
+        return self.workers or self.max_concurrent_tasks
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+
+def _convert(type_name: object, raw: str, name: str) -> object:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return _parse_bool(raw)
+        if kind.startswith("tuple"):
+            return _parse_list(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise ValueError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw
+
+
+__all__ = ["Config", "PREFIX"]

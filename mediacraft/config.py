@@ -46,6 +46,7 @@ class Config:
     max_clips: int = 20
     log_level: str = "INFO"
     per_host_connections: int = 16  # concurrent requests to one origin host
+    run_queue: bool = True  # run task workers in this process (off for admin commands)
     plugins: tuple[str, ...] = ()  # extra processor modules to import (tests use this)
 
     @classmethod

@@ -1,0 +1,25 @@
+"""Entry point: ``app = create_app()``; ``python app.py`` runs the development server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from mediacraft import create_app
+
+app = create_app()
+
+
+def _graceful_exit(signum: int, _frame: object) -> None:
+    queue = app.extensions["mediacraft"].queue
+    if queue is not None:
+        queue.shutdown()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _graceful_exit)
+    host = os.environ.get("MEDIACRAFT_HOST", "127.0.0.1")
+    port = int(os.environ.get("MEDIACRAFT_PORT", "5000"))
+    app.run(host=host, port=port, debug=False, threaded=True, use_reloader=False)

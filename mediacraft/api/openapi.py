@@ -1,0 +1,375 @@
+"""``GET /api/openapi.json``: the API described in OpenAPI 3.1.
+
+Every ``/api`` route must appear here; ``tests/test_openapi.py`` compares this
+document with the app's URL map, so an endpoint added without a description
+fails the suite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+
+from .. import __version__
+
+bp = Blueprint("openapi", __name__, url_prefix="/api")
+
+TASK_ID = {
+    "name": "task_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "Task UUID",
+}
+BATCH_ID = {**TASK_ID, "name": "batch_id", "description": "Batch UUID"}
+
+ENVELOPE_ERRORS = ("400", "404", "405", "409", "413", "415", "429", "500", "503")
+
+
+def _envelope(data_schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["success", "code", "message", "data", "meta"],
+        "properties": {
+            "success": {"type": "boolean"},
+            "code": {"type": "integer"},
+            "message": {"type": "string"},
+            "data": data_schema or {},
+            "meta": {"$ref": "#/components/schemas/Meta"},
+        },
+    }
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def op(
+    summary: str,
+    tag: str,
+    *,
+    data: dict[str, Any] | None = None,
+    body: dict[str, Any] | None = None,
+    params: list[dict[str, Any]] | None = None,
+    ok: str = "200",
+    raw: dict[str, Any] | None = None,
+    multipart: bool = False,
+) -> dict[str, Any]:
+    """One operation: success answer in the envelope (or ``raw``), envelope errors."""
+    operation: dict[str, Any] = {"summary": summary, "tags": [tag]}
+    if params:
+        operation["parameters"] = params
+    if body is not None:
+        content_type = "multipart/form-data" if multipart else "application/json"
+        operation["requestBody"] = {
+            "required": True,
+            "content": {content_type: {"schema": body}},
+        }
+    responses: dict[str, Any] = {}
+    responses[ok] = {"description": summary, **(raw or _json(_envelope(data)))}
+    for code in ENVELOPE_ERRORS:
+        responses[code] = {
+            "description": "Error",
+            **_json({"$ref": "#/components/schemas/ErrorEnvelope"}),
+        }
+    operation["responses"] = responses
+    return operation
+
+
+def query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+TASK = {"$ref": "#/components/schemas/Task"}
+CREATE_BODY = {
+    "type": "object",
+    "required": ["task_type"],
+    "properties": {
+        "task_type": {"type": "string", "enum": ["download", "watermark_removal", "video_merge"]},
+        "name": {"type": "string", "maxLength": 200},
+        "url": {"type": "string", "description": "http(s) URL (download)"},
+        "priority": {"type": "integer", "minimum": -100, "maximum": 100},
+        "options": {
+            "type": "object",
+            "description": "download options: quality (best, worst, 720p, bandwidth), "
+            "profile (fast, stable, low_bandwidth), threads, retries, headers, limit_rate",
+        },
+    },
+}
+LIST_PARAMS = [
+    query("status", {"type": "string"}, "comma-separated statuses"),
+    query("type", {"type": "string"}, "task type"),
+    query("search", {"type": "string"}, "substring of name or URL"),
+    query("batch_id", {"type": "string"}),
+    query(
+        "sort",
+        {"type": "string"},
+        "created_at, updated_at, name, status, progress, "
+        "priority or task_type; prefix - for descending",
+    ),
+    query("page", {"type": "integer", "minimum": 1}),
+    query("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
+]
+SEED_TASK = {
+    "type": "object",
+    "properties": {"task_id": {"type": "string"}, "status": {"type": "string"}},
+}
+
+
+def paths() -> dict[str, Any]:
+    """The documented paths (Flask rule syntax converted to OpenAPI's)."""
+    return {
+        "/api/user/info": {"get": op("Current visitor and task counts", "user")},
+        "/api/user/tasks": {
+            "get": op(
+                "The visitor's tasks: filter, search, sort, pages",
+                "user",
+                params=LIST_PARAMS,
+                data={
+                    "type": "object",
+                    "properties": {
+                        "tasks": {"type": "array", "items": TASK},
+                        "pagination": {"type": "object"},
+                    },
+                },
+            )
+        },
+        "/api/tasks/create": {
+            "post": op(
+                "Create a task (a download is queued at once)",
+                "tasks",
+                body=CREATE_BODY,
+                ok="201",
+                data={
+                    "type": "object",
+                    "properties": {"task_id": {"type": "string"}, "task": TASK},
+                },
+            )
+        },
+        "/api/tasks/{task_id}/status": {
+            "get": op("A task's state and progress", "tasks", params=[TASK_ID], data=TASK)
+        },
+        "/api/tasks/{task_id}/upload": {
+            "post": op(
+                "Upload a video (field 'file', repeated for merge clips)",
+                "tasks",
+                params=[TASK_ID],
+                data=TASK,
+                multipart=True,
+                body={
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                },
+            )
+        },
+        "/api/tasks/{task_id}/config": {
+            "post": op(
+                "Configure and queue an uploaded task",
+                "tasks",
+                params=[TASK_ID],
+                data=TASK,
+                body={
+                    "type": "object",
+                    "properties": {
+                        "selected_frame": {"type": "integer"},
+                        "regions": {
+                            "type": "array",
+                            "items": {
+                                "type": "array",
+                                "items": {"type": "integer"},
+                                "minItems": 4,
+                                "maxItems": 4,
+                            },
+                        },
+                        "order": {"type": "array", "items": {"type": "integer"}},
+                    },
+                },
+            )
+        },
+        "/api/tasks/{task_id}/frame": {
+            "get": op(
+                "One frame of the uploaded video as JPEG",
+                "tasks",
+                params=[
+                    TASK_ID,
+                    query("index", {"type": "integer", "minimum": 0}),
+                    query("t", {"type": "number", "minimum": 0}),
+                ],
+                raw={"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+            )
+        },
+        "/api/tasks/{task_id}/events": {
+            "get": op(
+                "Server-Sent Events with the task's progress until it ends",
+                "tasks",
+                params=[TASK_ID],
+                raw={"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            )
+        },
+        "/api/tasks/{task_id}/cancel": {
+            "post": op("Cancel a task that has not ended", "tasks", params=[TASK_ID], data=TASK)
+        },
+        "/api/tasks/{task_id}/retry": {
+            "post": op(
+                "Queue a failed or cancelled task again", "tasks", params=[TASK_ID], data=TASK
+            )
+        },
+        "/api/tasks/{task_id}/delete": {
+            "post": op(
+                "Delete a task and its files (not while processing)", "tasks", params=[TASK_ID]
+            )
+        },
+        "/api/tasks/{task_id}": {
+            "delete": op(
+                "Delete a task and its files (not while processing)", "tasks", params=[TASK_ID]
+            )
+        },
+        "/api/tasks/{task_id}/download": {
+            "get": op(
+                "The result file (HTTP Range supported)",
+                "tasks",
+                params=[TASK_ID],
+                raw={"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+            )
+        },
+        "/api/download/create": {
+            "post": op(
+                "Seed 000: create a download",
+                "compat-download",
+                ok="201",
+                body={
+                    "type": "object",
+                    "required": ["url"],
+                    "properties": {
+                        "url": {"type": "string"},
+                        "name": {"type": "string"},
+                        "quality": {"type": "string"},
+                    },
+                },
+                raw=_json(SEED_TASK),
+            )
+        },
+        "/api/download/status/{task_id}": {
+            "get": op(
+                "Seed 000: a download's status",
+                "compat-download",
+                params=[TASK_ID],
+                raw=_json(SEED_TASK),
+            )
+        },
+        "/api/download/list": {
+            "get": op(
+                "Seed 000: the visitor's downloads",
+                "compat-download",
+                raw=_json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "tasks": {"type": "array", "items": SEED_TASK},
+                            "total": {"type": "integer"},
+                        },
+                    }
+                ),
+            )
+        },
+        "/api/download/cancel/{task_id}": {
+            "post": op(
+                "Seed 000: cancel a download",
+                "compat-download",
+                params=[TASK_ID],
+                raw=_json(SEED_TASK),
+            )
+        },
+        "/api/download/retry/{task_id}": {
+            "post": op(
+                "Seed 000: retry a download",
+                "compat-download",
+                params=[TASK_ID],
+                raw=_json(SEED_TASK),
+            )
+        },
+        **EXTRA_PATHS,
+    }
+
+
+#: paths described by optional modules (batches, /api/video) as they register
+EXTRA_PATHS: dict[str, Any] = {}
+
+
+def document() -> dict[str, Any]:
+    documented = paths()
+    served = {_openapi_path(rule.rule) for rule in current_app.url_map.iter_rules()}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "MediaCraft API",
+            "version": __version__,
+            "description": "Every answer (errors included) is the envelope "
+            "{success, code, message, data, meta}, except the seed-000 "
+            "/api/download shapes, files, frames and event streams.",
+        },
+        "paths": {p: v for p, v in documented.items() if p in served or p == "/api/openapi.json"},
+        "components": {
+            "schemas": {
+                "Meta": {
+                    "type": "object",
+                    "properties": {
+                        "timestamp": {"type": "string"},
+                        "version": {"type": "string"},
+                        "request_id": {"type": ["string", "null"]},
+                    },
+                },
+                "ErrorEnvelope": _envelope({"type": ["object", "null"]}),
+                "Task": {
+                    "type": "object",
+                    "required": ["task_id", "task_type", "status", "progress"],
+                    "properties": {
+                        "task_id": {"type": "string"},
+                        "task_type": {"type": "string"},
+                        "name": {"type": "string"},
+                        "status": {
+                            "type": "string",
+                            "enum": [
+                                "created",
+                                "uploaded",
+                                "queued",
+                                "processing",
+                                "completed",
+                                "failed",
+                                "cancelled",
+                            ],
+                        },
+                        "stage": {"type": "string"},
+                        "progress": {"type": "number"},
+                        "progress_detail": {"type": "object"},
+                        "queue_position": {"type": ["integer", "null"]},
+                        "attempts": {"type": "integer"},
+                        "priority": {"type": "integer"},
+                        "batch_id": {"type": ["string", "null"]},
+                        "result": {"type": ["object", "null"]},
+                        "error_message": {"type": ["string", "null"]},
+                    },
+                },
+            }
+        },
+    }
+
+
+def _openapi_path(rule: str) -> str:
+    import re
+
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+@bp.get("/openapi.json")
+def openapi_json():  # noqa: ANN201
+    return jsonify(document())

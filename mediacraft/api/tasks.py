@@ -1,0 +1,101 @@
+"""``/api/tasks``: create, inspect, configure, cancel, retry, delete, download."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from flask import Blueprint, current_app, g, send_file
+
+from ..exceptions import NotFound
+from ..paths import TaskPaths
+from ..tasks import TaskStatus
+from .envelope import envelope, json_body
+
+bp = Blueprint("tasks_api", __name__, url_prefix="/api/tasks")
+
+
+def _service():  # noqa: ANN202
+    return current_app.extensions["mediacraft"].service
+
+
+@bp.post("/create")
+def create():  # noqa: ANN201
+    service = _service()
+    task = service.create(g.user_id, json_body())
+    return envelope(
+        {"task_id": task.task_id, "task": service.describe(task)},
+        code=201,
+        message="Task created",
+    )
+
+
+@bp.get("/<task_id>/status")
+def status(task_id: str):  # noqa: ANN201
+    service = _service()
+    return envelope(service.describe(service.get_owned(g.user_id, task_id)))
+
+
+@bp.post("/<task_id>/config")
+def config(task_id: str):  # noqa: ANN201
+    service = _service()
+    task = service.configure(g.user_id, task_id, json_body())
+    return envelope(service.describe(task), message="Task queued")
+
+
+@bp.post("/<task_id>/cancel")
+def cancel(task_id: str):  # noqa: ANN201
+    service = _service()
+    return envelope(service.describe(service.cancel(g.user_id, task_id)), message="Task cancelled")
+
+
+@bp.post("/<task_id>/retry")
+def retry(task_id: str):  # noqa: ANN201
+    service = _service()
+    return envelope(service.describe(service.retry(g.user_id, task_id)), message="Task queued")
+
+
+@bp.route("/<task_id>", methods=["DELETE"])
+@bp.post("/<task_id>/delete")
+def delete(task_id: str):  # noqa: ANN201
+    _service().delete(g.user_id, task_id)
+    return envelope({"task_id": task_id, "deleted": True}, message="Task deleted")
+
+
+@bp.get("/<task_id>/download")
+def download(task_id: str):  # noqa: ANN201
+    service = _service()
+    task = service.get_owned(g.user_id, task_id)
+    path = None
+    if task.status is TaskStatus.COMPLETED:
+        path = TaskPaths.of(service.config.data_dir, task).result_file(task)
+    if path is None:
+        raise NotFound("This task has no result to download")
+    response = send_file(
+        path,
+        mimetype="video/mp4",
+        as_attachment=True,
+        download_name=download_name(task.name, path.suffix or ".mp4"),
+        conditional=True,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, max-age=0"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.vary.add("Cookie")
+    return response
+
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+
+
+def download_name(name: str, suffix: str) -> str:
+    """A file name for Content-Disposition derived from the task's display name.
+
+    Only display text: path separators, control and reserved characters are
+    replaced; non-ASCII stays (werkzeug adds an RFC 5987 ``filename*``).
+    """
+    base = unicodedata.normalize("NFC", name or "")
+    base = _UNSAFE.sub("_", base).strip(" ._")[:120]
+    if base.lower().endswith(suffix.lower()):
+        base = base[: -len(suffix)]
+    return f"{base or 'mediacraft-result'}{suffix}"

@@ -1,0 +1,59 @@
+"""Where a task's files live. Every path is built from server-issued UUIDs only."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .exceptions import NotFound
+from .tasks import Task, is_uuid
+
+
+@dataclass(frozen=True)
+class TaskPaths:
+    upload_dir: Path  # data/uploads/{user_id}/{task_id}
+    result_dir: Path  # data/results/{user_id}/{task_id}
+    work_dir: Path  # data/work/{task_id}: checkpoints and temporary files
+
+    @classmethod
+    def of(cls, data_dir: Path, task: Task) -> TaskPaths:
+        if not (is_uuid(task.user_id) and is_uuid(task.task_id)):
+            raise NotFound("Task not found")
+        data_dir = Path(data_dir).resolve()
+        return cls(
+            upload_dir=data_dir / "uploads" / task.user_id / task.task_id,
+            result_dir=data_dir / "results" / task.user_id / task.task_id,
+            work_dir=data_dir / "work" / task.task_id,
+        )
+
+    def remove_work(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def remove_results(self) -> None:
+        shutil.rmtree(self.result_dir, ignore_errors=True)
+
+    def remove_all(self) -> None:
+        for directory in (self.upload_dir, self.result_dir, self.work_dir):
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def result_file(self, task: Task) -> Path | None:
+        """The finished result of ``task``, if it exists (never a partial file)."""
+        if not task.result or not task.result.get("file_name"):
+            return None
+        name = Path(str(task.result["file_name"])).name  # server-generated, but be strict
+        path = self.result_dir / name
+        return path if path.is_file() else None
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    if not path.exists():
+        return 0
+    for item in path.rglob("*"):
+        try:
+            if item.is_file():
+                total += item.stat().st_size
+        except OSError:
+            continue
+    return total

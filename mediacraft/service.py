@@ -1,0 +1,189 @@
+"""Task operations shared by the API, the compatibility adapters, batches and the CLI.
+
+Every method takes the caller's ``user_id``: a task that belongs to someone
+else is :class:`NotFound`, exactly like a task that does not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Config
+from .exceptions import InvalidTransition, NotFound, QueueFull, ValidationError
+from .paths import TaskPaths
+from .processors import get_processor
+from .queue import TaskQueue
+from .storage import StorageInterface, TaskPage, TaskQuery, queue_limits
+from .storage.base import QueueSnapshot
+from .tasks import Task, TaskStatus, User, is_uuid
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_LENGTH = 200
+PRIORITY_RANGE = (-100, 100)
+
+
+@dataclass
+class TaskService:
+    storage: StorageInterface
+    config: Config
+    queue: TaskQueue | None = None
+
+    # --- reading -----------------------------------------------------------
+    def get_owned(self, user_id: str, task_id: str) -> Task:
+        """The caller's task, or NotFound (also for a malformed id: no file is touched)."""
+        if not is_uuid(task_id):
+            raise NotFound("Task not found")
+        task = self.storage.get_task(task_id)
+        if task is None or task.user_id != user_id:
+            raise NotFound("Task not found")
+        return task
+
+    def describe(self, task: Task, snapshot: QueueSnapshot | None = None) -> dict[str, Any]:
+        """The public view of a task, with its queue position while it waits."""
+        data = task.public_dict()
+        data["queue_position"] = None
+        if task.status is TaskStatus.QUEUED:
+            snapshot = snapshot or self.storage.queue_snapshot()
+            data["queue_position"] = snapshot.position(task.task_id)
+        data["download_url"] = (
+            f"/api/tasks/{task.task_id}/download" if task.status is TaskStatus.COMPLETED else None
+        )
+        return data
+
+    def list_tasks(self, user_id: str, query: TaskQuery) -> TaskPage:
+        return self.storage.query_user_tasks(user_id, query)
+
+    # --- creating ----------------------------------------------------------
+    def create(self, user_id: str, payload: dict[str, Any]) -> Task:
+        """Create a task from ``{task_type, name?, url?, options?, priority?, batch_id?}``.
+
+        A task that needs no upload (a download) is queued at once, within the
+        waiting limits; if the queue refuses it, nothing is left behind.
+        """
+        task = self.build(user_id, payload)
+        self._ensure_user(user_id)
+        self.storage.create_task(task)
+        processor = get_processor(task.task_type)
+        if not processor.needs_upload:
+            try:
+                self.storage.enqueue([task.task_id], queue_limits(self.config))
+            except QueueFull:
+                self.storage.delete_task(task.task_id)
+                raise
+            self._wake()
+            task = self.storage.get_task(task.task_id) or task
+        return task
+
+    def build(self, user_id: str, payload: dict[str, Any]) -> Task:
+        """Validate a creation payload into an unsaved Task."""
+        if not isinstance(payload, dict):
+            raise ValidationError("The request body must be a JSON object")
+        task_type = payload.get("task_type")
+        if not isinstance(task_type, str) or not task_type:
+            raise ValidationError("task_type is required")
+        processor = get_processor(task_type)
+        name = payload.get("name") or ""
+        if not isinstance(name, str):
+            raise ValidationError("name must be a string")
+        priority = payload.get("priority", 0)
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise ValidationError("priority must be an integer")
+        low, high = PRIORITY_RANGE
+        if not low <= priority <= high:
+            raise ValidationError(f"priority must be between {low} and {high}")
+        task = Task.new(user_id, task_type, name=name.strip()[:MAX_NAME_LENGTH], priority=priority)
+        batch_id = payload.get("batch_id")
+        if batch_id is not None:
+            if not isinstance(batch_id, str) or not is_uuid(batch_id):
+                raise ValidationError("batch_id must be a UUID")
+            task.batch_id = batch_id
+        processor.validate_create(task, payload, self.config)
+        if not task.name:
+            task.name = default_name(task)
+        return task
+
+    def _ensure_user(self, user_id: str) -> None:
+        if self.storage.get_user(user_id) is None:
+            self.storage.create_user(User(user_id=user_id))
+
+    # --- configuring ---------------------------------------------------------
+    def configure(self, user_id: str, task_id: str, payload: dict[str, Any]) -> Task:
+        """Validate a task's settings and queue it (the upload task types' start)."""
+        task = self.get_owned(user_id, task_id)
+        if task.status not in (TaskStatus.UPLOADED, TaskStatus.CREATED):
+            raise InvalidTransition(f"A {task.status.value} task cannot be configured")
+        if not isinstance(payload, dict):
+            raise ValidationError("The request body must be a JSON object")
+        processor = get_processor(task.task_type)
+        if processor.needs_upload and not task.inputs:
+            raise InvalidTransition("Upload the video file(s) before configuring the task")
+
+        def apply(record: Task) -> None:
+            if record.status not in (TaskStatus.UPLOADED, TaskStatus.CREATED):
+                raise InvalidTransition(f"A {record.status.value} task cannot be configured")
+            processor.validate_config(record, payload, self.config)
+            record.metadata["configured"] = True
+
+        self.storage.enqueue([task.task_id], queue_limits(self.config), apply)
+        self._wake()
+        return self.get_owned(user_id, task_id)
+
+    # --- life cycle actions ------------------------------------------------------
+    def cancel(self, user_id: str, task_id: str) -> Task:
+        task = self.get_owned(user_id, task_id)
+        was = task.status
+
+        def apply(record: Task) -> None:
+            record.transition(TaskStatus.CANCELLED)
+            record.error_message = None
+            record.stage = "cancelled"
+
+        task = self.storage.update_task(task.task_id, apply)
+        if was is TaskStatus.PROCESSING and self.queue is not None:
+            self.queue.cancel_local(task.task_id)
+        elif was is not TaskStatus.PROCESSING:
+            TaskPaths.of(self.config.data_dir, task).remove_work()
+        return task
+
+    def retry(self, user_id: str, task_id: str) -> Task:
+        task = self.get_owned(user_id, task_id)
+        if task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
+            raise InvalidTransition(
+                f"Only failed or cancelled tasks can be retried; this one is {task.status.value}"
+            )
+        processor = get_processor(task.task_type)
+        if processor.needs_upload and not task.metadata.get("configured"):
+            raise InvalidTransition("This task was never configured; upload and configure it")
+
+        def reset(record: Task) -> None:
+            record.error_message = None
+            record.result = None
+            record.progress = 0.0
+            record.progress_detail = {}
+            record.stage = "waiting"
+            record.attempts = 0
+
+        tasks = self.storage.enqueue([task.task_id], queue_limits(self.config), reset)
+        self._wake()
+        return tasks[0]
+
+    def delete(self, user_id: str, task_id: str) -> None:
+        task = self.get_owned(user_id, task_id)
+        if task.status is TaskStatus.PROCESSING:
+            raise InvalidTransition("The task is processing; cancel it before deleting it")
+        self.storage.delete_task(task.task_id)
+        TaskPaths.of(self.config.data_dir, task).remove_all()
+
+    def _wake(self) -> None:
+        if self.queue is not None:
+            self.queue.notify()
+
+
+def default_name(task: Task) -> str:
+    if task.url:
+        tail = task.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        return tail[:MAX_NAME_LENGTH] or task.url[:MAX_NAME_LENGTH]
+    return task.task_type.replace("_", " ")

@@ -1,0 +1,37 @@
+"""Storage of users and tasks; the implementation is chosen by configuration."""
+
+from __future__ import annotations
+
+from ..config import Config
+from .base import QueueLimits, QueueSnapshot, StorageInterface, TaskPage, TaskQuery
+from .files import FileStorage
+
+
+def open_storage(config: Config) -> StorageInterface:
+    """The storage ``MEDIACRAFT_STORAGE`` names: ``file`` (default) or ``sqlite``."""
+    if config.storage == "sqlite":
+        from .sqlite import SQLiteStorage
+
+        return SQLiteStorage(config.data_dir / "mediacraft.sqlite3")
+    return FileStorage(config.data_dir)
+
+
+def queue_limits(config: Config) -> QueueLimits:
+    return QueueLimits(
+        max_per_user=config.max_tasks_per_user,
+        max_total=config.max_concurrent_tasks,
+        max_queued_per_user=config.max_queued_per_user,
+        max_queued_total=config.max_queued_total,
+    )
+
+
+__all__ = [
+    "FileStorage",
+    "QueueLimits",
+    "QueueSnapshot",
+    "StorageInterface",
+    "TaskPage",
+    "TaskQuery",
+    "open_storage",
+    "queue_limits",
+]

@@ -77,6 +77,8 @@ class TaskQueue:
         self._jobs_lock = threading.Lock()
         self._wake = threading.Condition()
         self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._shutdown_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._free = threading.Semaphore(config.worker_threads)
 
@@ -101,9 +103,14 @@ class TaskQueue:
 
     def shutdown(self, timeout: float = 20.0) -> None:
         """Stop claiming; interrupt running tasks so they checkpoint and go back to the queue."""
-        if self._executor is None or self._stopping.is_set():
+        if self._executor is None:
             return
-        self._stopping.set()
+        with self._shutdown_lock:
+            first = not self._stopping.is_set()
+            self._stopping.set()
+        if not first:  # another thread (a signal handler's) is shutting down: wait for it
+            self._stopped.wait(timeout)
+            return
         with self._wake:
             self._wake.notify_all()
         with self._jobs_lock:
@@ -123,6 +130,7 @@ class TaskQueue:
             self._requeue(task_id, "The server stopped while the task was running")
         for thread in self._threads:
             thread.join(timeout=2)
+        self._stopped.set()
         log.info("Task queue stopped (%s)", self.worker["id"])
 
     def notify(self) -> None:
@@ -171,7 +179,7 @@ class TaskQueue:
             self._executor.submit(self._run, task, job)
         except RuntimeError:  # executor shut down between claim and submit
             self._forget(job)
-            self._requeue(task.task_id, "The server stopped before the task started")
+            self._requeue(task.task_id, "The server stopped before the task started", started=False)
         return True
 
     def _forget(self, job: RunningJob) -> None:
@@ -253,10 +261,12 @@ class TaskQueue:
         except (Cancelled, NotFound):
             pass
 
-    def _requeue(self, task_id: str, reason: str) -> None:
+    def _requeue(self, task_id: str, reason: str, *, started: bool = True) -> None:
         def mutate(task: Task) -> None:
             if not self._owned(task):
                 raise Cancelled()
+            if not started:  # claimed but never run: the attempt does not count
+                task.attempts = max(0, task.attempts - 1)
             task.stage = "waiting"
             task.metadata["last_interruption"] = reason
 

@@ -10,6 +10,7 @@ so a test can see how many times the work started).
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -51,4 +52,4 @@ class SleepProcessor(Processor):
             raise MediaError(str(options["fail"]))
         out = ctx.result_dir / "result.txt"
         out.write_text(f"done {ctx.task.task_id} at {time.time()}\n", encoding="utf-8")
-        return {"file_name": out.name, "size": out.stat().st_size}
+        return {"file_name": out.name, "size": out.stat().st_size, "pid": os.getpid()}

@@ -1,0 +1,49 @@
+"""Production server settings: ``gunicorn -c gunicorn.conf.py app:app``.
+
+Each worker process runs its own task queue; the limits hold across them
+because claiming a task is an atomic step in storage. On SIGTERM (or any
+worker exit) running tasks are interrupted, checkpoint, and return to the
+queue for the next process to pick up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+bind = os.environ.get("MEDIACRAFT_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("MEDIACRAFT_GUNICORN_WORKERS", "2"))
+worker_class = "gthread"  # threads serve long-lived event streams without blocking polls
+threads = int(os.environ.get("MEDIACRAFT_GUNICORN_THREADS", "16"))
+timeout = int(os.environ.get("MEDIACRAFT_GUNICORN_TIMEOUT", "120"))
+graceful_timeout = int(os.environ.get("MEDIACRAFT_GUNICORN_GRACEFUL_TIMEOUT", "30"))
+preload_app = False  # every worker builds its own app and queue
+accesslog = os.environ.get("MEDIACRAFT_ACCESS_LOG") or None
+limit_request_line = 8190
+
+
+def _stop_queue(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
+    app = getattr(worker, "wsgi", None)
+    extension = getattr(app, "extensions", {}).get("mediacraft") if app else None
+    if extension is not None and extension.queue is not None:
+        extension.queue.shutdown(timeout=max(1, graceful_timeout - 5))
+
+
+def post_worker_init(worker) -> None:  # noqa: ANN001
+    """On SIGTERM, interrupt running tasks at once, not after in-flight requests end."""
+    original = worker.handle_exit
+
+    def handle_exit(signum, frame) -> None:  # noqa: ANN001
+        threading.Thread(target=_stop_queue, args=(worker,), daemon=True).start()
+        original(signum, frame)
+
+    signal.signal(signal.SIGTERM, handle_exit)
+
+
+def worker_exit(server, worker) -> None:  # noqa: ANN001
+    _stop_queue(worker)
+
+
+def worker_int(worker) -> None:  # noqa: ANN001
+    _stop_queue(worker)

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 MONITOR_INTERVAL = 0.25
 PROGRESS_WRITE_INTERVAL = 1.0
 RECOVERY_INTERVAL = 5.0
+CLEANUP_INTERVAL = 3600.0
 
 
 @dataclass
@@ -148,11 +149,17 @@ class TaskQueue:
     # --- dispatcher -----------------------------------------------------------
     def _dispatch_loop(self) -> None:
         next_recovery = 0.0
+        next_cleanup = time.monotonic() + 60.0
         while not self._stopping.is_set():
             try:
                 if time.monotonic() >= next_recovery:
                     self.recover_abandoned()
                     next_recovery = time.monotonic() + RECOVERY_INTERVAL
+                if time.monotonic() >= next_cleanup:
+                    next_cleanup = time.monotonic() + CLEANUP_INTERVAL
+                    from .cleanup import cleanup
+
+                    cleanup(self.storage, self.config)
                 if self._claim_and_submit():
                     continue
             except Exception:  # keep dispatching whatever one round did

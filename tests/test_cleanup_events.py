@@ -1,0 +1,70 @@
+"""Retention cleanup and the Server-Sent Events stream."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from mediacraft.cleanup import cleanup
+from mediacraft.paths import TaskPaths
+from tests.support.waiting import wait_for
+
+
+def _run(client, seconds: float = 0.05) -> str:  # noqa: ANN001
+    body = {"task_type": "test_sleep", "options": {"seconds": seconds}}
+    return client.post("/api/tasks/create", json=body).json["data"]["task_id"]
+
+
+def test_cleanup_removes_expired_tasks_users_and_files(client, other_client, app) -> None:  # noqa: ANN001
+    ext = app.extensions["mediacraft"]
+    done = _run(client)
+    wait_for(lambda: ext.storage.get_task(done).status.value == "completed")
+    fresh_user = other_client.get("/api/user/info").json["data"]["user_id"]
+    task = ext.storage.get_task(done)
+    result_dir = TaskPaths.of(ext.config.data_dir, task).result_dir
+    assert (result_dir / "result.txt").exists()
+
+    report = cleanup(ext.storage, ext.config)  # nothing is old yet
+    assert report.tasks_removed == [] and report.users_removed == []
+
+    later = datetime.now(timezone.utc) + timedelta(days=ext.config.retention_days + 1)
+    dry = cleanup(ext.storage, ext.config, now=later, dry_run=True)
+    assert dry.tasks_removed == [done] and ext.storage.get_task(done) is not None
+    report = cleanup(ext.storage, ext.config, now=later)
+    assert report.tasks_removed == [done]
+    assert ext.storage.get_task(done) is None and not result_dir.exists()
+    assert task.user_id in report.users_removed and fresh_user in report.users_removed
+    assert report.bytes_freed > 0
+
+
+def test_cleanup_keeps_unfinished_work(client, app) -> None:  # noqa: ANN001
+    ext = app.extensions["mediacraft"]
+    running = _run(client, seconds=3)
+    wait_for(lambda: ext.storage.get_task(running).status.value == "processing")
+    later = datetime.now(timezone.utc) + timedelta(days=30)
+    report = cleanup(ext.storage, ext.config, now=later)
+    assert running not in report.tasks_removed and ext.storage.get_task(running) is not None
+    client.post(f"/api/tasks/{running}/cancel")
+
+
+def test_event_stream_follows_a_task_to_its_end(client) -> None:  # noqa: ANN001
+    task_id = _run(client, seconds=1.0)
+    response = client.get(f"/api/tasks/{task_id}/events")
+    assert response.mimetype == "text/event-stream"
+    events = []
+    for chunk in response.response:
+        text = chunk.decode() if isinstance(chunk, bytes) else chunk
+        for block in text.split("\n\n"):
+            lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+            if lines.get("event") == "task":
+                events.append(json.loads(lines["data"]))
+    response.close()
+    statuses = [e["status"] for e in events]
+    assert statuses[-1] == "completed"
+    assert len(events) >= 2 and len(set(e["progress"] for e in events)) >= 2  # live progress
+
+
+def test_event_stream_of_foreign_task_is_404(client, other_client) -> None:  # noqa: ANN001
+    task_id = _run(client)
+    response = other_client.get(f"/api/tasks/{task_id}/events")
+    assert response.status_code == 404 and response.json["success"] is False

@@ -106,7 +106,12 @@ class Task:
         return cls(task_id=new_id(), user_id=user_id, task_type=task_type, **values)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """A shallow dict of the record, ready for JSON (callers must not mutate nested values).
+
+        Shallow on purpose: ``dataclasses.asdict`` deep-copies, which was the
+        largest cost of a status poll.
+        """
+        data = {name: getattr(self, name) for name in _TASK_FIELDS}
         data["status"] = self.status.value
         return data
 
@@ -141,6 +146,9 @@ class Task:
             data.pop(private, None)
         data["inputs"] = [{k: v for k, v in item.items() if k != "path"} for item in self.inputs]
         return data
+
+
+_TASK_FIELDS = tuple(f.name for f in fields(Task))
 
 
 @dataclass

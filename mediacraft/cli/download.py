@@ -1,0 +1,168 @@
+"""``mediacraft download URL -o out.mp4``: one download with a progress bar on stderr.
+
+Work files live beside the output (``.out.mp4.download/``), so running the
+same command again after an interruption or a crash resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from ..config import Config
+from ..download import DownloadOptions, download, parse_rate
+from ..download.options import PROFILES
+from ..exceptions import MediaCraftError, ValidationError
+from ..progress import Progress
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "download",
+        help="download an HLS stream or a video file to MP4",
+        description="Download an HLS (M3U8) stream or a direct video file to an MP4 file.",
+    )
+    parser.add_argument("url", help="http(s) URL of an HLS playlist or a video file")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="the MP4 to write")
+    parser.add_argument("--quality", default=None, help="best (default), worst, 720p, or bits/s")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
+    parser.add_argument("--threads", type=int, default=None, help="concurrent segment fetches")
+    parser.add_argument("--retries", type=int, default=None, help="retries per request")
+    parser.add_argument("--retry-delay", type=float, default=None, help="backoff base, seconds")
+    parser.add_argument("--timeout", type=float, default=None, help="socket read timeout, s")
+    parser.add_argument("--stall-timeout", type=float, default=None, help="no data for this long")
+    parser.add_argument("--connections", type=int, default=None, help="per direct file")
+    parser.add_argument(
+        "--header", action="append", default=[], metavar="'Name: value'",
+        help="extra request header, e.g. 'Referer: https://example.com/' (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--limit-rate", default=None, help="bytes per second, e.g. 500K or 2M")
+    parser.add_argument(
+        "--allow-network", action="append", default=[], metavar="CIDR|HOST",
+        help="exempt a host or network from the private-address guard (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def _headers(values: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for value in values:
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip():
+            raise ValidationError(f"--header {value!r} must look like 'Name: value'")
+        headers[name.strip()] = content.strip()
+    return headers
+
+
+def human_bytes(count: float | None) -> str:
+    if count is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"
+
+
+def human_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return (
+        f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+        if hours
+        else f"{rest // 60:02d}:{rest % 60:02d}"
+    )
+
+
+class ProgressBar:
+    """A single ``\\r``-updated line on a text stream."""
+
+    def __init__(self, stream: TextIO, interval: float = 0.2) -> None:
+        self.stream = stream
+        self.interval = interval if stream.isatty() else max(interval, 1.0)
+        self._last = 0.0
+        self._width = 0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval and progress.stage == "downloading":
+            return
+        self._last = now
+        filled = int(progress.percent / 5)
+        parts = [f"{progress.stage:<11}", f"[{'#' * filled}{'.' * (20 - filled)}]"]
+        parts.append(f"{progress.percent:5.1f}%")
+        if progress.segments_total:
+            parts.append(f"{progress.segments_done or 0}/{progress.segments_total} seg")
+        parts.append(f"{human_bytes(progress.bytes_done)}/{human_bytes(progress.bytes_total)}")
+        if progress.speed is not None:
+            parts.append(f"{human_bytes(progress.speed)}/s")
+        parts.append(f"ETA {human_eta(progress.eta)}")
+        line = "  ".join(parts)
+        pad = " " * max(0, self._width - len(line))
+        self._width = len(line)
+        self.stream.write("\r" + line + pad)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def build_options(args: argparse.Namespace) -> DownloadOptions:
+    return DownloadOptions.from_profile(
+        args.profile,
+        quality=args.quality,
+        threads=args.threads,
+        retries=args.retries,
+        retry_delay=args.retry_delay,
+        read_timeout=args.timeout,
+        stall_timeout=args.stall_timeout,
+        connections=args.connections,
+        headers=_headers(args.header) or None,
+        limit_rate=parse_rate(args.limit_rate) if args.limit_rate else None,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    bar: ProgressBar | None = None
+    try:
+        options = build_options(args)
+        allowed = tuple(Config.from_env().allowed_networks) + tuple(args.allow_network)
+        output: Path = args.output
+        work_dir = output.with_name(f".{output.name}.download")
+        bar = None if args.quiet else ProgressBar(sys.stderr)
+        result = download(
+            args.url,
+            output,
+            options,
+            work_dir=work_dir,
+            progress=bar,
+            cancel=None,
+            allowed_networks=allowed,
+        )
+        shutil.rmtree(work_dir, ignore_errors=True)
+    except KeyboardInterrupt:
+        if bar:
+            bar.close()
+        print("mediacraft: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except (MediaCraftError, ValueError, OSError) as exc:
+        if bar:
+            bar.close()
+        message = " ".join(str(exc).split())
+        print(f"mediacraft: error: {message}", file=sys.stderr)
+        return 1
+    if bar:
+        bar.close()
+    duration = f"{result.duration:.1f} s" if result.duration else "unknown duration"
+    size = f"{result.width}x{result.height}" if result.width else "no video"
+    print(f"{result.path}  {human_bytes(result.size)}  {duration}  {size}", file=sys.stderr)
+    return 0

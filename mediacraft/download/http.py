@@ -1,0 +1,197 @@
+"""Direct files: streamed to disk in chunks, resumed with HTTP Range, optionally split.
+
+A large file on a server that honours Range is cut into ``connections``
+parts fetched at once, each written in place with ``os.pwrite``; memory stays
+a few chunks per connection whatever the size. The checkpoint records each
+part's progress (saved after the data it describes is on disk) and the
+validators (size, ETag, Last-Modified) so a changed file starts over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..exceptions import DownloadError
+from ..progress import CancelToken
+from .checkpoint import Checkpoint
+from .fetch import ByteRange, Fetcher
+from .options import DownloadOptions
+from .tracker import Tracker
+
+KIND = "direct"
+PART_NAME = "direct.part"
+
+
+@dataclass
+class RemoteFile:
+    url: str
+    size: int | None
+    ranges: bool
+    etag: str = ""
+    last_modified: str = ""
+
+    @classmethod
+    def from_headers(cls, url: str, status: int, headers: dict) -> RemoteFile:
+        length = headers.get("Content-Length", "")
+        size = int(length) if status == 200 and length.isdigit() else None
+        return cls(
+            url=url,
+            size=size,
+            ranges=headers.get("Accept-Ranges", "").lower() == "bytes",
+            etag=headers.get("ETag", ""),
+            last_modified=headers.get("Last-Modified", ""),
+        )
+
+    def fingerprint(self) -> str:
+        text = "\n".join([self.url, str(self.size), self.etag, self.last_modified])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+class DirectDownload:
+    """Download ``remote`` to ``work_dir/direct.part``; :meth:`run` returns the path."""
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        remote: RemoteFile,
+        work_dir: Path,
+        options: DownloadOptions,
+        tracker: Tracker,
+        cancel: CancelToken,
+    ) -> None:
+        self.fetcher = fetcher
+        self.remote = remote
+        self.path = work_dir / PART_NAME
+        self.options = options
+        self.tracker = tracker
+        self.cancel = cancel
+        self.checkpoint = Checkpoint(work_dir)
+        self.parts: list[list[int]] = []  # [start, end (exclusive), done]
+        self._fd = -1
+        self._lock = threading.Lock()
+        self._last_save = 0.0
+
+    def _plan(self) -> list[list[int]]:
+        size = self.remote.size
+        if size is None or not self.remote.ranges:
+            return [[0, -1, 0]]
+        count = 1
+        if size >= self.options.split_threshold:
+            count = self.options.connections
+        step = -(-size // count)
+        return [[start, min(start + step, size), 0] for start in range(0, size, step)] or [
+            [0, 0, 0]
+        ]
+
+    def _restore(self) -> None:
+        resumable = self.remote.ranges and self.remote.size is not None
+        state = self.checkpoint.load(KIND, self.remote.fingerprint()) if resumable else None
+        parts = state.get("parts") if state else None
+        valid = (
+            isinstance(parts, list)
+            and self.path.exists()
+            and all(isinstance(p, list) and len(p) == 3 for p in parts)
+        )
+        if valid:
+            self.parts = [[int(a), int(b), int(c)] for a, b, c in parts]  # type: ignore[union-attr]
+        else:
+            self.parts = self._plan()
+            self.path.unlink(missing_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        if self.remote.size is not None:
+            os.ftruncate(self._fd, self.remote.size)
+
+    def save(self) -> None:
+        if self._fd >= 0:
+            os.fdatasync(self._fd)
+        with self._lock:
+            parts = [list(p) for p in self.parts]
+        self.checkpoint.save(KIND, self.remote.fingerprint(), {"parts": parts})
+        self._last_save = time.monotonic()
+
+    def _fetch_part(self, number: int) -> None:
+        part = self.parts[number]
+
+        def attempt(_attempt: int) -> None:
+            start, end, done = part
+            if end >= 0 and start + done >= end:
+                return
+            position = start + done
+            if end >= 0:
+                byterange = ByteRange(position, end - position)
+            elif done:
+                byterange = ByteRange(position)
+            else:
+                byterange = None
+
+            def sink(chunk: bytes) -> None:
+                offset = part[0] + part[2]
+                view = memoryview(chunk)
+                while view:
+                    written = os.pwrite(self._fd, view, offset)
+                    view, offset = view[written:], offset + written
+                with self._lock:
+                    part[2] += len(chunk)
+                self.tracker.add_bytes(len(chunk))
+
+            # A server that answers 200 to a Range is handled by fetch (it skips ahead).
+            self.fetcher.stream(self.remote.url, sink, byterange)
+
+        label = "The file" if len(self.parts) == 1 else f"Part {number + 1} of the file"
+        self.fetcher.retrying(label, attempt)
+
+    def run(self) -> Path:
+        self._restore()
+        tracker = self.tracker
+        tracker.bytes_total = self.remote.size
+        tracker.add_bytes(sum(p[2] for p in self.parts))
+        tracker.set_stage("downloading")
+        executor = ThreadPoolExecutor(len(self.parts), thread_name_prefix="http")
+        pending: dict[Future[None], int] = {}
+        try:
+            for number in range(len(self.parts)):
+                pending[executor.submit(self._fetch_part, number)] = number
+            while pending:
+                finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                self.cancel.check()
+                for future in finished:
+                    pending.pop(future)
+                    future.result()
+                if time.monotonic() - self._last_save >= max(1.0, self.options.checkpoint_interval):
+                    self.save()
+                tracker.emit()
+        except BaseException:
+            self.fetcher.abort()
+            executor.shutdown(wait=True, cancel_futures=True)
+            self.close()
+            raise
+        executor.shutdown(wait=True)
+        if self.remote.size is None:
+            length = os.fstat(self._fd).st_size
+            tracker.bytes_total = length
+        elif os.fstat(self._fd).st_size != self.remote.size:
+            raise DownloadError("The downloaded file does not have the announced size")
+        self.close()
+        tracker.emit(force=True)
+        return self.path
+
+    def save_on_interrupt(self) -> None:
+        try:
+            if self.parts and self.remote.ranges and self.remote.size is not None:
+                self.save()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+__all__ = ["DirectDownload", "RemoteFile"]

@@ -1,0 +1,253 @@
+"""Remux local files to MP4 by stream copy with the bundled ffmpeg, and probe the result.
+
+ffmpeg never touches the network here: it reads only files the downloader
+wrote (``-protocol_whitelist file,crypto``), runs as an argument list in its
+own process group (so cancel kills it whole), and its output is made
+deterministic (bitexact, no metadata) so a resumed download is byte-identical
+to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..exceptions import DownloadError
+from .fetch import Stopped
+
+_FFMPEG: str | None = None
+
+
+def ffmpeg_exe() -> str:
+    global _FFMPEG
+    if _FFMPEG is None:
+        import imageio_ffmpeg
+
+        _FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+    return _FFMPEG
+
+
+BITEXACT = [
+    "-map_metadata", "-1",
+    "-fflags", "+bitexact",
+    "-flags:v", "+bitexact",
+    "-flags:a", "+bitexact",
+]  # fmt: skip
+
+
+def run_ffmpeg(
+    args: list[str], cancel: threading.Event | None = None, timeout: float = 3600.0
+) -> None:
+    """Run ffmpeg with ``args``; kill its process group on cancel (raising Stopped) or timeout."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            start_new_session=True,
+        )
+        waited = 0.0
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=0.1)
+                    break
+                except subprocess.TimeoutExpired:
+                    waited += 0.1
+                    if (cancel is not None and cancel.is_set()) or waited > timeout:
+                        _kill_group(proc)
+                        if waited > timeout:
+                            raise DownloadError(f"ffmpeg took longer than {timeout:g} s") from None
+                        raise Stopped() from None
+        except BaseException:
+            _kill_group(proc)
+            raise
+        if proc.returncode != 0:
+            errors.seek(0)
+            tail = errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
+            detail = tail[-1] if tail else f"exit status {proc.returncode}"
+            raise DownloadError(f"Remuxing to MP4 failed: {detail}")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            proc.kill()
+    proc.wait()
+
+
+def remux_to_mp4(
+    inputs: list[Path],
+    output: Path,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Stream-copy ``inputs`` (played one after another) into ``output`` (MP4, faststart).
+
+    Several inputs (HLS discontinuities) go through the concat demuxer, which
+    shifts each file's timestamps to follow the previous one. The list holds
+    only names this module generated, so the demuxer's safe mode stays on.
+    """
+    if not inputs:
+        raise DownloadError("Nothing was downloaded")
+    if len(inputs) == 1:
+        source = ["-protocol_whitelist", "file,crypto", "-i", str(inputs[0])]
+    else:
+        directory = inputs[0].parent
+        lines = []
+        for path in inputs:
+            if path.parent != directory:
+                raise ValueError("concat inputs must share a directory")
+            lines.append(f"file '{path.name}'\n")
+        listing = directory / "concat.txt"
+        listing.write_text("".join(lines), encoding="utf-8")
+        source = ["-protocol_whitelist", "file,crypto", "-f", "concat", "-i", str(listing)]
+    run_ffmpeg([*source, *mp4_output_args(output)], cancel)
+
+
+def mp4_output_args(output: Path) -> list[str]:
+    return [
+        "-map", "0:v?", "-map", "0:a?",
+        "-c", "copy",
+        "-movflags", "+faststart",
+        *BITEXACT,
+        "-f", "mp4",
+        str(output),
+    ]  # fmt: skip
+
+
+class StreamingRemux:
+    """Remux a growing MPEG-TS file while it is being assembled.
+
+    A feeder thread copies the file into ffmpeg's stdin up to the size the
+    downloader has announced with :meth:`advance`, so when the last segment
+    lands only ffmpeg's final faststart pass is left. After a crash the new
+    attempt feeds the same bytes from the start, so its output is identical.
+    """
+
+    def __init__(self, source: Path, output: Path, cancel: threading.Event | None = None) -> None:
+        self.source = source
+        self.output = output
+        self.cancel = cancel
+        self._available = 0
+        self._final = False
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+        self._errors = tempfile.TemporaryFile()
+        args = ["-protocol_whitelist", "pipe", "-f", "mpegts", "-i", "pipe:0"]
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
+        self.proc = subprocess.Popen(
+            cmd + mp4_output_args(output),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._errors,
+            start_new_session=True,
+        )
+        self._thread = threading.Thread(target=self._feed, name="remux-feed", daemon=True)
+        self._thread.start()
+
+    def advance(self, size: int) -> None:
+        with self._cond:
+            self._available = size
+            self._cond.notify()
+
+    def _feed(self) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        sent = 0
+        try:
+            with open(self.source, "rb") as handle:
+                while True:
+                    with self._cond:
+                        while sent >= self._available and not self._final:
+                            self._cond.wait()
+                        limit, final = self._available, self._final
+                    while sent < limit:
+                        chunk = handle.read(min(1024 * 1024, limit - sent))
+                        if not chunk:
+                            raise DownloadError("The assembled stream is shorter than expected")
+                        stdin.write(chunk)
+                        sent += len(chunk)
+                    if final and sent >= limit:
+                        break
+        except BaseException as exc:  # noqa: BLE001 - reported by finish()
+            self._error = exc
+        finally:
+            try:
+                stdin.close()
+            except OSError:
+                pass
+
+    def finish(self, size: int, timeout: float = 3600.0) -> None:
+        """Announce the final size, wait for ffmpeg; raise DownloadError or Stopped."""
+        with self._cond:
+            self._available = size
+            self._final = True
+            self._cond.notify()
+        waited = 0.0
+        while True:
+            try:
+                self.proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                waited += 0.1
+                if (self.cancel is not None and self.cancel.is_set()) or waited > timeout:
+                    self.abort()
+                    raise Stopped() if waited <= timeout else DownloadError("ffmpeg timed out")
+        self._thread.join()
+        if self.proc.returncode != 0 or self._error is not None:
+            self._errors.seek(0)
+            tail = self._errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
+            detail = tail[-1] if tail else f"{self._error or self.proc.returncode}"
+            self._errors.close()
+            raise DownloadError(f"Remuxing to MP4 failed: {detail}")
+        self._errors.close()
+
+    def abort(self) -> None:
+        """Kill ffmpeg (its whole process group) and stop feeding."""
+        _kill_group(self.proc)
+        with self._cond:
+            self._final = True
+            self._cond.notify()
+        self._thread.join()
+        self._errors.close()
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration: float | None
+    width: int | None
+    height: int | None
+
+
+def probe(path: Path) -> MediaInfo:
+    """Duration and the first video stream's size, via PyAV; raise DownloadError if unreadable."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            duration = container.duration / 1_000_000 if container.duration else None
+            video = next(iter(container.streams.video), None)
+            width = video.codec_context.width if video else None
+            height = video.codec_context.height if video else None
+    except (av.FFmpegError, OSError) as exc:
+        raise DownloadError(f"The downloaded file is not playable media ({exc})") from exc
+    return MediaInfo(duration=duration, width=width, height=height)
+
+
+def is_mp4(path: Path) -> bool:
+    """True when the file starts like an ISO BMFF file (``ftyp`` box)."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    return len(head) >= 8 and head[4:8] == b"ftyp"
+
+
+__all__ = ["BITEXACT", "MediaInfo", "StreamingRemux", "ffmpeg_exe", "is_mp4", "probe", "remux_to_mp4", "run_ffmpeg"]

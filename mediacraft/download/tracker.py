@@ -1,0 +1,68 @@
+"""Progress bookkeeping of one download, shared by its worker threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ..progress import Progress, ProgressHook, SpeedMeter, ignore_progress
+
+
+class Tracker:
+    """Counts bytes and segments; reports a :class:`Progress` at most every ``interval`` s."""
+
+    def __init__(self, hook: ProgressHook | None = None, interval: float = 0.2) -> None:
+        self.hook = hook or ignore_progress
+        self.interval = interval
+        self.stage = "connecting"
+        self.bytes_done = 0
+        self.bytes_total: int | None = None
+        self.segments_done: int | None = None
+        self.segments_total: int | None = None
+        self._meter = SpeedMeter()
+        self._lock = threading.Lock()
+        self._last = 0.0
+
+    def add_bytes(self, amount: int) -> None:
+        with self._lock:
+            self.bytes_done += amount
+
+    def set_stage(self, stage: str) -> None:
+        self.stage = stage
+        self.emit(force=True)
+
+    def emit(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        with self._lock:
+            done = self.bytes_done
+            total = self.bytes_total
+            seg_done, seg_total = self.segments_done, self.segments_total
+        if total is None and seg_total and seg_done:
+            total = int(done / seg_done * seg_total)  # estimate from the average segment
+        speed = self._meter.update(done, now)
+        if seg_total:
+            percent = 100.0 * (seg_done or 0) / seg_total
+        elif total:
+            percent = 100.0 * done / total
+        else:
+            percent = 0.0
+        if self.stage != "downloading":
+            percent = 100.0 if self.stage in ("remuxing", "finished") else percent
+        self.hook(
+            Progress(
+                stage=self.stage,
+                percent=round(min(percent, 100.0), 2),
+                bytes_done=done,
+                bytes_total=total,
+                segments_done=seg_done,
+                segments_total=seg_total,
+                speed=speed,
+                eta=SpeedMeter.eta(done, total, speed) if self.stage == "downloading" else None,
+            )
+        )
+
+
+__all__ = ["Tracker"]

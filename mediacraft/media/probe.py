@@ -1,0 +1,195 @@
+"""Probe media files with PyAV, and refuse uploads that are not plain local videos.
+
+Safety (RELIABILITY.md, "Uploads and ffmpeg"): files are opened with
+``format_whitelist`` and ``protocol_whitelist=file``. The whitelist is applied
+by libavformat right after format detection and *before* the demuxer reads its
+header, so an HLS playlist, an ffconcat script or an image renamed ``.mp4`` is
+refused without any of the files or URLs it names ever being opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from ..exceptions import MediaError
+
+#: demuxers an upload may use (libavformat short names)
+ALLOWED_FORMATS: tuple[str, ...] = (
+    "mov",
+    "mp4",
+    "m4a",
+    "3gp",
+    "3g2",
+    "mj2",
+    "matroska",
+    "webm",
+    "mpegts",
+    "avi",
+    "flv",
+)
+
+ALLOWED_DESCRIPTION = "MP4/MOV, Matroska/WebM, MPEG-TS, AVI or FLV"
+
+
+def open_options(formats: tuple[str, ...] | None = ALLOWED_FORMATS) -> dict[str, str]:
+    """libavformat options that keep PyAV to local files (and to ``formats``)."""
+    options = {"protocol_whitelist": "file"}
+    if formats:
+        options["format_whitelist"] = ",".join(formats)
+    return options
+
+
+def open_local(path: str | os.PathLike[str], formats: tuple[str, ...] | None = ALLOWED_FORMATS):
+    """Open a local file for demuxing; never follows another protocol.
+
+    The path is made absolute so that a name like ``concat:a|b`` or ``http:x``
+    is read as a file name, not a protocol.
+    """
+    return av.open(os.path.abspath(path), mode="r", options=open_options(formats))
+
+
+@dataclass
+class MediaInfo:
+    """What a video file is made of. Durations in seconds; ``bit_rate`` in bit/s."""
+
+    path: str
+    format_name: str
+    duration: float
+    fps: float
+    fps_fraction: str  # exact rate as "num/den", e.g. "30000/1001"
+    width: int
+    height: int
+    frame_count: int
+    frame_count_estimated: bool
+    video_codec: str
+    pix_fmt: str | None
+    video_extradata_hash: str | None
+    audio_codec: str | None
+    audio_sample_rate: int | None
+    audio_channels: int | None
+    audio_layout: str | None
+    bit_rate: int | None
+    size: int
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def media_metadata(info: MediaInfo) -> dict[str, Any]:
+    """The JSON-safe metadata a task keeps (``task.metadata["media"]``); no server path."""
+    data = info.to_dict()
+    data.pop("path")
+    data.pop("video_extradata_hash")
+    data["duration"] = round(info.duration, 3)
+    data["fps"] = round(info.fps, 3)
+    data["has_audio"] = info.has_audio
+    return data
+
+
+def probe(path: str | os.PathLike[str]) -> MediaInfo:
+    """Describe a local video file; :class:`MediaError` if it is not a usable video.
+
+    Only the container header is read (no decoding), so this is fast on any size.
+    """
+    return _probe(path, formats=ALLOWED_FORMATS)
+
+
+def probe_upload(path: str | os.PathLike[str]) -> MediaInfo:
+    """Probe an uploaded file, accepting only :data:`ALLOWED_FORMATS` with a video stream
+    whose first frame decodes.
+    """
+    info = _probe(path, formats=ALLOWED_FORMATS)
+    _check_first_frame(path)
+    return info
+
+
+def _probe(path: str | os.PathLike[str], formats: tuple[str, ...] | None) -> MediaInfo:
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError("uploaded file is missing")
+    try:
+        container = open_local(path, formats)
+    except av.FFmpegError:
+        raise MediaError(f"uploaded file is not a video (expected {ALLOWED_DESCRIPTION})") from None
+    with container:
+        video = _video_stream(container)
+        if video is None:
+            raise MediaError("uploaded file is not a video: it has no video stream")
+        audio = container.streams.audio[0] if container.streams.audio else None
+        return _describe(path, container, video, audio)
+
+
+def _video_stream(container: Any) -> Any:
+    for stream in container.streams.video:
+        if stream.disposition & av.stream.Disposition.attached_pic:
+            continue  # cover art is not a video
+        if stream.codec_context.width and stream.codec_context.height:
+            return stream
+    return None
+
+
+def _describe(path: Path, container: Any, video: Any, audio: Any) -> MediaInfo:
+    ctx = video.codec_context
+    rate: Fraction | None = video.average_rate or video.guessed_rate or video.base_rate
+    fps = float(rate) if rate else 0.0
+    duration = _duration(container, video)
+    estimated = not video.frames
+    frame_count = int(video.frames) if video.frames else int(round(duration * fps))
+    extradata = ctx.extradata
+    audio_ctx = audio.codec_context if audio is not None else None
+    return MediaInfo(
+        path=str(path),
+        format_name=container.format.name,
+        duration=duration,
+        fps=fps,
+        fps_fraction=f"{rate.numerator}/{rate.denominator}" if rate else "0/1",
+        width=int(ctx.width),
+        height=int(ctx.height),
+        frame_count=max(frame_count, 1),
+        frame_count_estimated=estimated,
+        video_codec=ctx.name,
+        pix_fmt=ctx.pix_fmt,
+        video_extradata_hash=_hash(extradata) if extradata else None,
+        audio_codec=audio_ctx.name if audio_ctx is not None else None,
+        audio_sample_rate=int(audio_ctx.sample_rate) if audio_ctx is not None else None,
+        audio_channels=int(audio_ctx.channels) if audio_ctx is not None else None,
+        audio_layout=audio_ctx.layout.name if audio_ctx is not None else None,
+        bit_rate=int(container.bit_rate) if container.bit_rate else None,
+        size=path.stat().st_size,
+    )
+
+
+def _duration(container: Any, video: Any) -> float:
+    """Video stream duration if stored, else the container's (both in seconds)."""
+    if video.duration and video.time_base:
+        return float(video.duration * video.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _check_first_frame(path: str | os.PathLike[str]) -> None:
+    """Decode one frame: a file whose header looks right but holds no picture is refused."""
+    try:
+        with open_local(path) as container:
+            video = _video_stream(container)
+            for _frame in container.decode(video):
+                return
+    except av.FFmpegError:
+        pass
+    raise MediaError("uploaded file is not a playable video: its first frame does not decode")

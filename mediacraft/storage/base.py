@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..exceptions import QueueFull
+from ..exceptions import InvalidTransition, QueueFull
 from ..tasks import Task, TaskStatus, User
 
 TaskMutation = Callable[[Task], None]
@@ -192,6 +192,12 @@ def apply_query(tasks: list[Task], query: TaskQuery) -> TaskPage:
     total = len(selected)
     page = selected[query.offset : query.offset + query.limit]
     return TaskPage(tasks=page, total=total, offset=query.offset, limit=query.limit)
+
+
+def check_requeue_allowed(task: Task, limits: QueueLimits | None) -> None:
+    """Only crash recovery (no limits) may put a processing task back in the queue."""
+    if limits is not None and task.status is TaskStatus.PROCESSING:
+        raise InvalidTransition("The task is processing; it cannot be queued again")
 
 
 def check_waiting_limits(snapshot: QueueSnapshot, tasks: list[Task], limits: QueueLimits) -> None:

@@ -45,6 +45,7 @@ from .base import (
     TaskQuery,
     UserMutation,
     apply_query,
+    check_requeue_allowed,
     check_waiting_limits,
 )
 
@@ -317,6 +318,7 @@ class FileStorage(StorageInterface):
             tasks: list[Task] = []
             for task_id in task_ids:
                 task = self._load_task(self._task_path(task_id))
+                check_requeue_allowed(task, limits)
                 if mutate:
                     mutate(task)
                 task.transition(TaskStatus.QUEUED)

@@ -215,7 +215,9 @@ class TaskQueue:
             )
             result = processor.run(ctx)
             job.token.check()
-            self._finish(task.task_id, TaskStatus.COMPLETED, result=result)
+            with job.lock:
+                latest = job.latest
+            self._finish(task.task_id, TaskStatus.COMPLETED, result=result, latest=latest)
             paths.remove_work()
             log.info("Task %s completed", task.task_id)
         except Interrupted:
@@ -247,12 +249,20 @@ class TaskQueue:
         )
 
     def _finish(
-        self, task_id: str, status: TaskStatus, *, result: dict | None = None, error: str = ""
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        result: dict | None = None,
+        error: str = "",
+        latest: Progress | None = None,
     ) -> None:
         def mutate(task: Task) -> None:
             if not self._owned(task):
                 raise Cancelled()  # cancelled or taken over meanwhile: leave it be
             task.transition(status)
+            if latest is not None:  # the last report may not have been flushed yet
+                task.progress_detail = _detail(latest)
             if status is TaskStatus.COMPLETED:
                 task.result = result
                 task.progress = 100.0
@@ -322,9 +332,7 @@ class TaskQueue:
             if progress is not None:
                 record.stage = progress.stage or record.stage
                 record.progress = round(max(0.0, min(100.0, progress.percent)), 2)
-                record.progress_detail = {
-                    k: v for k, v in progress.to_dict().items() if k not in ("stage", "percent")
-                }
+                record.progress_detail = _detail(progress)
 
         try:
             self.storage.update_task(job.task_id, mutate)
@@ -407,3 +415,8 @@ class TaskQueue:
         log.warning("Task %s recovered from dead worker %s", task.task_id, dead_worker)
         self.notify()
         return True
+
+
+def _detail(progress: Progress) -> dict:
+    """What a task record keeps of a progress report (stage and percent have fields)."""
+    return {k: v for k, v in progress.to_dict().items() if k not in ("stage", "percent")}

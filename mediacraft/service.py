@@ -69,7 +69,7 @@ class TaskService:
         processor = get_processor(task.task_type)
         if not processor.needs_upload:
             try:
-                self.storage.enqueue([task.task_id], queue_limits(self.config))
+                self.storage.enqueue([task.task_id], queue_limits(self.config), _waiting)
             except QueueFull:
                 self.storage.delete_task(task.task_id)
                 raise
@@ -126,6 +126,7 @@ class TaskService:
                 raise InvalidTransition(f"A {record.status.value} task cannot be configured")
             processor.validate_config(record, payload, self.config)
             record.metadata["configured"] = True
+            record.stage = "waiting"
 
         self.storage.enqueue([task.task_id], queue_limits(self.config), apply)
         self._wake()
@@ -180,6 +181,10 @@ class TaskService:
     def _wake(self) -> None:
         if self.queue is not None:
             self.queue.notify()
+
+
+def _waiting(task: Task) -> None:
+    task.stage = "waiting"
 
 
 def default_name(task: Task) -> str:

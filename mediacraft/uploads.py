@@ -16,7 +16,13 @@ from typing import Any
 from werkzeug.datastructures import FileStorage as UploadedFile
 
 from .config import Config
-from .exceptions import InvalidTransition, MediaError, QuotaExceeded, ValidationError
+from .exceptions import (
+    InvalidTransition,
+    MediaCraftError,
+    MediaError,
+    QuotaExceeded,
+    ValidationError,
+)
 from .media import media_metadata, probe_upload
 from .paths import TaskPaths, dir_size
 from .processors import get_processor
@@ -26,6 +32,12 @@ from .tasks import Task, TaskStatus
 EXTENSIONS = {"mov,mp4,m4a,3gp,3g2,mj2": ".mp4", "matroska,webm": ".mkv", "mpegts": ".ts"}
 SINGLE_FILE_TYPES = {"watermark_removal"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class UploadTooLarge(MediaCraftError):
+    """The uploaded files together are larger than ``MAX_UPLOAD_MB``."""
+
+    status = 413
 
 
 def display_name(raw: str | None) -> str:
@@ -78,12 +90,19 @@ def accept_uploads(
     paths.upload_dir.mkdir(parents=True, exist_ok=True)
     accepted: list[dict[str, Any]] = []
     written: list[Path] = []
+    received = 0
     try:
         for offset, upload in enumerate(files):
             part = paths.upload_dir / f".upload-{uuid.uuid4().hex}.part"
             written.append(part)
             upload.save(part)
             size = part.stat().st_size
+            received += size
+            # MAX_CONTENT_LENGTH allows 1 MB of multipart overhead above the limit
+            if received > config.max_upload_bytes:
+                raise UploadTooLarge(
+                    f"The upload is larger than the {config.max_upload_mb} MB limit"
+                )
             if size == 0:
                 raise MediaError(f"{display_name(upload.filename)}: the uploaded file is empty")
             try:

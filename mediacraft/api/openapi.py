@@ -122,6 +122,54 @@ SEED_TASK = {
     "properties": {"task_id": {"type": "string"}, "status": {"type": "string"}},
 }
 
+BATCH_BODY = {
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {
+        "task_type": {"type": "string", "enum": ["download"], "default": "download"},
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1000,
+            "items": {
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": {"type": "string"},
+                    "name": {"type": "string", "maxLength": 200},
+                    "options": {"type": "object", "description": "overrides the batch options"},
+                    "priority": {"type": "integer", "minimum": -100, "maximum": 100},
+                },
+            },
+        },
+        "options": {"type": "object", "description": "download options for every input"},
+        "priority": {"type": "integer", "minimum": -100, "maximum": 100},
+    },
+}
+BATCH_COUNTS = {
+    "type": "object",
+    "properties": {
+        name: {"type": "integer"}
+        for name in ("total", "queued", "running", "completed", "failed", "cancelled")
+    }
+    | {
+        "batch_id": {"type": "string"},
+        "state": {"type": "string", "enum": ["active", "finished"]},
+        "created_at": {"type": "string"},
+    },
+}
+BATCH_SUMMARY = {
+    "type": "object",
+    "properties": {
+        **BATCH_COUNTS["properties"],
+        "bytes_done": {"type": "integer"},
+        "bytes_total": {"type": "integer"},
+        "progress": {"type": "number", "description": "0..100 over all tasks"},
+        "eta_seconds": {"type": ["number", "null"]},
+        "tasks": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
 
 def paths() -> dict[str, Any]:
     """The documented paths (Flask rule syntax converted to OpenAPI's)."""
@@ -295,6 +343,241 @@ def paths() -> dict[str, Any]:
                 "compat-download",
                 params=[TASK_ID],
                 raw=_json(SEED_TASK),
+            )
+        },
+        "/api/video/upload": {
+            "post": op(
+                "Compat: upload one video (creates a watermark_removal task)",
+                "compat-video",
+                data={
+                    "type": "object",
+                    "properties": {
+                        "video_id": {"type": "string"},
+                        "task_id": {"type": "string"},
+                        "filename": {"type": ["string", "null"]},
+                        "status": {"type": "string"},
+                        "metadata": {
+                            "type": "object",
+                            "properties": {
+                                "duration": {"type": "number"},
+                                "fps": {"type": "number"},
+                                "width": {"type": "integer"},
+                                "height": {"type": "integer"},
+                                "frame_count": {"type": "integer"},
+                            },
+                        },
+                    },
+                },
+                multipart=True,
+                body={
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string", "description": "task name (display)"},
+                    },
+                },
+            )
+        },
+        "/api/video/{video_id}/info": {
+            "get": op(
+                "Compat: the uploaded video's metadata",
+                "compat-video",
+                params=[
+                    {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"}
+                ],
+                data={
+                    "type": "object",
+                    "properties": {
+                        "video_id": {"type": "string"},
+                        "task_id": {"type": "string"},
+                        "filename": {"type": ["string", "null"]},
+                        "status": {"type": "string"},
+                        "metadata": {
+                            "type": "object",
+                            "properties": {
+                                "duration": {"type": "number"},
+                                "fps": {"type": "number"},
+                                "width": {"type": "integer"},
+                                "height": {"type": "integer"},
+                                "frame_count": {"type": "integer"},
+                            },
+                        },
+                    },
+                },
+            )
+        },
+        "/api/video/{video_id}/frame": {
+            "get": op(
+                "Compat: one frame as JPEG (?index=N or ?t=seconds)",
+                "compat-video",
+                params=[
+                    {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"},
+                    query("index", {"type": "integer", "minimum": 0}),
+                    query("t", {"type": "number", "minimum": 0}),
+                ],
+                raw={"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+            )
+        },
+        "/api/video/{video_id}/frame/{index}": {
+            "get": op(
+                "Compat: frame number {index} as JPEG (?t=seconds takes precedence)",
+                "compat-video",
+                params=[
+                    {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"},
+                    {
+                        "name": "index",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                        "description": "0-based frame index",
+                    },
+                    query("t", {"type": "number", "minimum": 0}),
+                ],
+                raw={"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+            )
+        },
+        "/api/video/{video_id}/remove-watermark": {
+            "post": op(
+                "Compat: configure and queue the watermark removal; poll the status",
+                "compat-video",
+                params=[
+                    {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"}
+                ],
+                data={
+                    "type": "object",
+                    "properties": {
+                        "task_id": {"type": "string"},
+                        "status": {"type": "string"},
+                        "progress": {"type": "number"},
+                        "stage": {"type": ["string", "null"]},
+                        "error_message": {"type": ["string", "null"]},
+                        "queue_position": {"type": ["integer", "null"]},
+                        "result_url": {"type": ["string", "null"]},
+                    },
+                },
+                body={
+                    "type": "object",
+                    "required": ["regions"],
+                    "properties": {
+                        "selected_frame": {"type": "integer", "minimum": 0},
+                        "regions": {
+                            "type": "array",
+                            "description": "[x, y, w, h] in video pixels "
+                            "(or {x, y, width, height})",
+                            "items": {"type": ["array", "object"]},
+                        },
+                    },
+                },
+            )
+        },
+        "/api/video/merge": {
+            "post": op(
+                "Compat: upload 2-20 clips and queue their merge; poll the status",
+                "compat-video",
+                data={
+                    "type": "object",
+                    "properties": {
+                        "task_id": {"type": "string"},
+                        "status": {"type": "string"},
+                        "progress": {"type": "number"},
+                        "stage": {"type": ["string", "null"]},
+                        "error_message": {"type": ["string", "null"]},
+                        "queue_position": {"type": ["integer", "null"]},
+                        "result_url": {"type": ["string", "null"]},
+                    },
+                },
+                multipart=True,
+                body={
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "order": {
+                            "type": "string",
+                            "description": "comma-separated clip indexes, e.g. 2,0,1",
+                        },
+                        "name": {"type": "string"},
+                    },
+                },
+            )
+        },
+        "/api/video/status/{task_id}": {
+            "get": op(
+                "Compat: a video task's state and progress",
+                "compat-video",
+                params=[TASK_ID],
+                data={
+                    "type": "object",
+                    "properties": {
+                        "task_id": {"type": "string"},
+                        "status": {"type": "string"},
+                        "progress": {"type": "number"},
+                        "stage": {"type": ["string", "null"]},
+                        "error_message": {"type": ["string", "null"]},
+                        "queue_position": {"type": ["integer", "null"]},
+                        "result_url": {"type": ["string", "null"]},
+                    },
+                },
+            )
+        },
+        "/api/video/result/{task_id}": {
+            "get": op(
+                "Compat: the result file (as /api/tasks/{task_id}/download)",
+                "compat-video",
+                params=[TASK_ID],
+                raw={"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+            )
+        },
+        "/api/batches": {
+            "post": op(
+                "Submit a batch: one task per input, sharing a batch_id (all or nothing)",
+                "batches",
+                body=BATCH_BODY,
+                ok="201",
+                data={
+                    "type": "object",
+                    "properties": {
+                        "batch_id": {"type": "string"},
+                        "task_ids": {"type": "array", "items": {"type": "string"}},
+                        "summary": BATCH_SUMMARY,
+                    },
+                },
+            ),
+            "get": op(
+                "The visitor's batches with their counts",
+                "batches",
+                data={
+                    "type": "object",
+                    "properties": {
+                        "batches": {"type": "array", "items": BATCH_COUNTS},
+                        "total": {"type": "integer"},
+                    },
+                },
+            ),
+        },
+        "/api/batches/{batch_id}": {
+            "get": op(
+                "A batch's counts, bytes, progress, ETA and tasks",
+                "batches",
+                params=[BATCH_ID],
+                data=BATCH_SUMMARY,
+            )
+        },
+        "/api/batches/{batch_id}/cancel": {
+            "post": op(
+                "Cancel every task of the batch that has not ended",
+                "batches",
+                params=[BATCH_ID],
+                data=BATCH_SUMMARY,
+            )
+        },
+        "/api/batches/{batch_id}/retry": {
+            "post": op(
+                "Queue the batch's failed tasks again",
+                "batches",
+                params=[BATCH_ID],
+                data=BATCH_SUMMARY,
             )
         },
         **EXTRA_PATHS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import quote
 
 from flask import Blueprint, current_app, g, send_file
 
@@ -71,18 +72,29 @@ def download(task_id: str):  # noqa: ANN201
         path = TaskPaths.of(service.config.data_dir, task).result_file(task)
     if path is None:
         raise NotFound("This task has no result to download")
-    response = send_file(
-        path,
-        mimetype="video/mp4",
-        as_attachment=True,
-        download_name=download_name(task.name, path.suffix or ".mp4"),
-        conditional=True,
-        max_age=0,
+    response = send_file(path, mimetype="video/mp4", conditional=True, max_age=0)
+    response.headers["Content-Disposition"] = content_disposition(
+        download_name(task.name, path.suffix or ".mp4")
     )
     response.headers["Cache-Control"] = "private, max-age=0"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.vary.add("Cookie")
     return response
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII ``filename`` fallback and the UTF-8 ``filename*``.
+
+    Werkzeug's fallback drops non-ASCII letters, which turns ``视频.mp4`` into
+    the hidden-file name ``.mp4`` for clients that only read ``filename``.
+    """
+    stem, dot, suffix = name.rpartition(".")
+    ascii_stem = (
+        unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode().strip(" ._")
+    )
+    ascii_stem = re.sub(r'["\\;]+', "_", ascii_stem) or "mediacraft-result"
+    fallback = f"{ascii_stem}{dot}{suffix}"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')

@@ -88,7 +88,9 @@ def watermark_args(
     crf: int = X264_CRF,
 ) -> list[str]:
     """ffmpeg arguments (without the program) removing ``regions`` from ``src``."""
-    args = ["-y", "-protocol_whitelist", "file", "-i", os.path.abspath(src)]
+    # -noautorotate: regions are in stored pixels (what probe and extract_frame see),
+    # so the filter must see the stored picture, not one turned by rotation metadata
+    args = ["-y", "-noautorotate", "-protocol_whitelist", "file", "-i", os.path.abspath(src)]
     args += ["-map", "0:v:0", "-map", "0:a:0?", "-map_metadata", "0"]
     args += ["-vf", delogo_filter(regions, info.width, info.height)]
     args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]

@@ -29,9 +29,10 @@ def app_config(tmp_path) -> dict:  # noqa: ANN001
 def app(app_config: dict) -> Iterator[Flask]:
     application = create_app(app_config)
     yield application
-    queue = application.extensions["mediacraft"].queue
-    if queue is not None:
-        queue.shutdown(timeout=5)
+    extension = application.extensions["mediacraft"]
+    if extension.queue is not None:
+        extension.queue.shutdown(timeout=5)
+    extension.storage.close()
 
 
 @pytest.fixture

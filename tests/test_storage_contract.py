@@ -293,3 +293,30 @@ def test_kill_mid_write_leaves_old_or_new_record(kind: str, tmp_path: Path) -> N
         assert blob is None or blob == "x" * 200_000 + str(record["metadata"]["n"])
     FileStorage(tmp_path, sweep_older_than=0)  # a new start sweeps killed writers' temp files
     assert not list((tmp_path / "tasks").glob(".*.tmp"))
+
+
+def test_task_of_unknown_user_is_refused_without_leftovers(storage: StorageInterface) -> None:
+    orphan = Task.new(new_id(), "test_sleep")
+    with pytest.raises(NotFound):
+        storage.create_task(orphan)
+    assert storage.get_task(orphan.task_id) is None
+
+
+def test_record_that_is_json_but_no_task_does_not_stop_the_queue(
+    kind: str, tmp_path: Path
+) -> None:
+    if kind != "file":
+        pytest.skip("damage is injected into JSON files")
+    storage = FileStorage(tmp_path)
+    user_id = make_user(storage)
+    broken, fine = make_task(storage, user_id), make_task(storage, make_user(storage))
+    storage.enqueue([broken.task_id, fine.task_id], LIMITS)
+    path = tmp_path / "tasks" / f"{broken.task_id}.json"
+    record = json.loads(path.read_text())
+    record["status"] = "exploded"
+    path.write_text(json.dumps(record))
+    claimed = storage.claim_next(LIMITS, {"id": "w", "pid": 1, "host": "h"})
+    assert claimed is not None and claimed.task_id == fine.task_id
+    assert not path.exists() and list((tmp_path / "damaged").iterdir())
+    with pytest.raises(NotFound):
+        storage.update_task(broken.task_id, lambda t: None)

@@ -184,20 +184,24 @@ class FileStorage(StorageInterface):
             path = self._task_path(task_id)
         except NotFound:
             return None
-        data = self._read(path)
+        return self._parse_task(path, self._read(path))
+
+    def _parse_task(self, path: Path, data: dict | None) -> Task | None:
+        """A Task from a parsed record; a record that is JSON but no task is moved aside."""
         if data is None:
             return None
         try:
             return Task.from_dict(data)
         except (TypeError, ValueError) as exc:
-            with self._locked(self._task_lock_path(task_id)):
-                self._quarantine(path, exc)
+            self._quarantine(path, exc)
             return None
 
     def create_task(self, task: Task) -> Task:
         path = self._task_path(task.task_id)
         if task.status in ACTIVE:
             raise StorageError("A new task cannot start queued or processing; use enqueue")
+        if self.get_user(task.user_id) is None:
+            raise NotFound("User not found")
         with self._locked(self._task_lock_path(task.task_id)):
             self._write(path, task.to_dict())
 
@@ -223,10 +227,10 @@ class FileStorage(StorageInterface):
         return task
 
     def _load_task(self, path: Path) -> Task:
-        data = self._read(path)
-        if data is None:
+        task = self._parse_task(path, self._read(path))
+        if task is None:
             raise NotFound("Task not found")
-        return Task.from_dict(data)
+        return task
 
     def delete_task(self, task_id: str) -> None:
         path = self._task_path(task_id)
@@ -354,8 +358,7 @@ class FileStorage(StorageInterface):
                     continue
                 with self._locked(self._task_lock_path(entry.task_id)):
                     path = self._task_path(entry.task_id)
-                    data = self._read(path)
-                    task = Task.from_dict(data) if data else None
+                    task = self._parse_task(path, self._read(path))
                     if task is None or task.status is not TaskStatus.QUEUED:
                         dropped.add(entry.task_id)  # stale entry left by a crash
                         continue

@@ -64,7 +64,7 @@ class TaskService:
         waiting limits; if the queue refuses it, nothing is left behind.
         """
         task = self.build(user_id, payload)
-        self._ensure_user(user_id)
+        self.ensure_user(user_id)
         self.storage.create_task(task)
         processor = get_processor(task.task_type)
         if not processor.needs_upload:
@@ -73,7 +73,7 @@ class TaskService:
             except QueueFull:
                 self.storage.delete_task(task.task_id)
                 raise
-            self._wake()
+            self.wake()
             task = self.storage.get_task(task.task_id) or task
         return task
 
@@ -105,7 +105,7 @@ class TaskService:
             task.name = default_name(task)
         return task
 
-    def _ensure_user(self, user_id: str) -> None:
+    def ensure_user(self, user_id: str) -> None:
         if self.storage.get_user(user_id) is None:
             self.storage.create_user(User(user_id=user_id))
 
@@ -129,7 +129,7 @@ class TaskService:
             record.stage = "waiting"
 
         self.storage.enqueue([task.task_id], queue_limits(self.config), apply)
-        self._wake()
+        self.wake()
         return self.get_owned(user_id, task_id)
 
     # --- life cycle actions ------------------------------------------------------
@@ -168,7 +168,7 @@ class TaskService:
             record.attempts = 0
 
         tasks = self.storage.enqueue([task.task_id], queue_limits(self.config), reset)
-        self._wake()
+        self.wake()
         return tasks[0]
 
     def delete(self, user_id: str, task_id: str) -> None:
@@ -178,7 +178,7 @@ class TaskService:
         self.storage.delete_task(task.task_id)
         TaskPaths.of(self.config.data_dir, task).remove_all()
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
         if self.queue is not None:
             self.queue.notify()
 

@@ -8,6 +8,7 @@ written under a temporary name beside ``output`` and renamed into place.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import threading
@@ -110,6 +111,13 @@ def _resolve_media(
     return url, segments
 
 
+def _preload_probe() -> None:
+    try:
+        import av  # noqa: F401
+    except ImportError:  # probe() reports it
+        pass
+
+
 def clean_work_dir(work_dir: Path) -> None:
     """Remove everything this engine writes in ``work_dir`` (not the directory)."""
     shutil.rmtree(work_dir / "seg", ignore_errors=True)
@@ -140,7 +148,8 @@ def download(
     check_url(url)
     work_dir.mkdir(parents=True, exist_ok=True)
     output.parent.mkdir(parents=True, exist_ok=True)
-    temp_output = output.with_name(f".{output.name}.part")
+    # Per process: an ffmpeg orphaned by a killed earlier attempt may still be writing its own.
+    temp_output = output.with_name(f".{output.name}.{os.getpid()}.part")
     tracker = Tracker(progress)
     session = guarded_session(
         allowed_networks,
@@ -159,6 +168,8 @@ def download(
 
     watcher = threading.Thread(target=watch_cancel, name="download-cancel", daemon=True)
     watcher.start()
+    # PyAV takes ~0.2 s to import; load it while the network works, not after.
+    threading.Thread(target=_preload_probe, name="download-preload", daemon=True).start()
     job: HlsDownload | DirectDownload | None = None
     try:
         kind, body, remote = _open(fetcher, url, options)
@@ -167,10 +178,13 @@ def download(
         if kind == "hls":
             media_url, segments = _resolve_media(fetcher, remote.url, body, options)
             segment_count = len(segments)
-            job = HlsDownload(fetcher, media_url, segments, work_dir, options, tracker, cancel)
+            job = HlsDownload(
+                fetcher, media_url, segments, work_dir, options, tracker, cancel, temp_output
+            )
             inputs = job.run()
-            tracker.set_stage("remuxing")
-            remux_to_mp4(inputs, temp_output, cancel.event)
+            if inputs:  # not remuxed on the fly (discontinuities, fMP4)
+                tracker.set_stage("remuxing")
+                remux_to_mp4(inputs, temp_output, cancel.event)
         else:
             job = DirectDownload(fetcher, remote, work_dir, options, tracker, cancel)
             path = job.run()
@@ -183,6 +197,8 @@ def download(
         info = probe(temp_output)
         os.replace(temp_output, output)
         clean_work_dir(work_dir)
+        for stale in output.parent.glob(f".{glob.escape(output.name)}.*.part"):
+            stale.unlink(missing_ok=True)
         tracker.set_stage("finished")
         return DownloadResult(
             path=output,

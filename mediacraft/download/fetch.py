@@ -144,6 +144,7 @@ class Fetcher:
         attempts = self.options.attempts
         for number in range(1, attempts + 1):
             self.check_stop()
+            started = time.monotonic()
             try:
                 return attempt(number)
             except CapExceeded as exc:
@@ -157,10 +158,13 @@ class Fetcher:
                 if number == attempts:
                     plural = "attempt" if attempts == 1 else "attempts"
                     raise DownloadError(f"{what} {exc} after {attempts} {plural}") from None
-                delay = min(
+                ceiling = min(
                     self.options.max_retry_delay, self.options.retry_delay * 2 ** (number - 1)
                 )
-                if self.stop.wait(delay * random.uniform(0.5, 1.5)):
+                # "Full jitter" backoff, counted from the start of the failed attempt: a
+                # transfer that stalled for seconds has already waited, a quick 503 has not.
+                delay = random.uniform(0, ceiling) - (time.monotonic() - started)
+                if delay > 0 and self.stop.wait(delay):
                     raise Stopped() from None
         raise AssertionError("unreachable")
 

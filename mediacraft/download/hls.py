@@ -19,15 +19,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from ..exceptions import DownloadError
 from ..progress import CancelToken
 from .checkpoint import Checkpoint
 from .fetch import Fatal, Fetcher, Stopped
 from .options import DownloadOptions
 from .playlist import Init, Key, Segment, fingerprint
+from .remux import StreamingRemux
 from .tracker import Tracker
 
 KIND = "hls"
@@ -37,6 +35,9 @@ class _Decryptor:
     """Streaming AES-128-CBC with PKCS#7 padding removed at the end."""
 
     def __init__(self, key: bytes, iv: bytes) -> None:
+        from cryptography.hazmat.primitives import padding
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
         self._cipher = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
         self._unpad = padding.PKCS7(128).unpadder()
 
@@ -62,8 +63,13 @@ class HlsDownload:
         options: DownloadOptions,
         tracker: Tracker,
         cancel: CancelToken,
+        stream_to: Path | None = None,
     ) -> None:
         self.fetcher = fetcher
+        # One MPEG-TS group (no discontinuity, no EXT-X-MAP): remux while downloading.
+        single_ts = segments[-1].group == 0 and segments[0].init is None
+        self.stream_to = stream_to if single_ts else None
+        self.remux: StreamingRemux | None = None
         self.segments = segments
         self.work_dir = work_dir
         self.seg_dir = work_dir / "seg"
@@ -216,6 +222,9 @@ class HlsDownload:
                 shutil.copyfileobj(source, self._handle, 1024 * 1024)
             self.group_sizes[seg.group] += self.done.pop(self.next)
             self.next += 1
+        if self.remux is not None and self._handle is not None:
+            self._handle.flush()
+            self.remux.advance(self.group_sizes[0])
 
     def _open_group(self, seg: Segment) -> None:
         if self._handle is not None:
@@ -236,6 +245,7 @@ class HlsDownload:
 
     # -- the whole run ------------------------------------------------------------------
     def run(self) -> list[Path]:
+        """Download and assemble; returns the group files, or [] when already remuxed."""
         self._restore()
         total = len(self.segments)
         tracker = self.tracker
@@ -249,6 +259,9 @@ class HlsDownload:
         try:
             for seg in todo:
                 pending[executor.submit(self._fetch, seg)] = seg.index
+            if self.stream_to is not None:
+                self.group_path(0).touch()
+                self.remux = StreamingRemux(self.group_path(0), self.stream_to, self.cancel.event)
             self._assemble()
             while pending:
                 finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
@@ -264,14 +277,21 @@ class HlsDownload:
             self._assemble()
             if self.next != total:
                 raise DownloadError(f"Segment {self.next + 1} is missing after the download")
+            executor.shutdown(wait=True)
+            self.save()
+            self._close()
+            if self.remux is not None:
+                tracker.set_stage("remuxing")
+                self.remux.finish(self.group_sizes[0])
+                self.remux = None
+                return []
         except BaseException:
             self.fetcher.abort()
             executor.shutdown(wait=True, cancel_futures=True)
             self._close()
+            if self.remux is not None:
+                self.remux.abort()
             raise
-        executor.shutdown(wait=True)
-        self.save()
-        self._close()
         tracker.emit(force=True)
         return [self.group_path(g) for g in sorted(self.group_sizes)]
 

@@ -54,11 +54,11 @@ class DownloadOptions:
     retry_delay: float = 2.0  # base of the exponential backoff
     max_retry_delay: float = 30.0
     connect_timeout: float = 15.0
-    read_timeout: float = 60.0  # whole-request deadline for one body
-    stall_timeout: float = 10.0  # no byte for this long: abandon and retry
+    read_timeout: float = 60.0  # socket read timeout (the stall timeout, if lower, wins)
+    stall_timeout: float = 5.0  # no byte for this long: abandon and retry
     limit_rate: int | None = None  # bytes/s over all connections
     headers: dict[str, str] = field(default_factory=dict)
-    chunk_size: int = 256 * 1024
+    chunk_size: int = 512 * 1024
     connections: int = 4  # parallel Range requests for one large direct file
     split_threshold: int = 32 * MiB  # direct files at least this big are split
     max_redirects: int = 5

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-
-import m3u8
+from typing import TYPE_CHECKING
 
 from ..exceptions import DownloadError
 from .fetch import ByteRange
+
+if TYPE_CHECKING:
+    import m3u8
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ def looks_like_playlist(head: bytes, content_type: str = "") -> bool:
 
 
 def parse(text: str, base_url: str) -> m3u8.M3U8:
+    import m3u8  # imported on first use: direct-file downloads start faster
+
     try:
         return m3u8.loads(text, uri=base_url)
     except Exception as exc:  # m3u8 raises assorted errors on malformed input

@@ -201,7 +201,9 @@ class StreamingRemux:
                 waited += 0.1
                 if (self.cancel is not None and self.cancel.is_set()) or waited > timeout:
                     self.abort()
-                    raise Stopped() if waited <= timeout else DownloadError("ffmpeg timed out")
+                    if waited > timeout:
+                        raise DownloadError("ffmpeg took too long to remux") from None
+                    raise Stopped() from None
         self._thread.join()
         if self.proc.returncode != 0 or self._error is not None:
             self._errors.seek(0)
@@ -250,4 +252,13 @@ def is_mp4(path: Path) -> bool:
     return len(head) >= 8 and head[4:8] == b"ftyp"
 
 
-__all__ = ["BITEXACT", "MediaInfo", "StreamingRemux", "ffmpeg_exe", "is_mp4", "probe", "remux_to_mp4", "run_ffmpeg"]
+__all__ = [
+    "BITEXACT",
+    "MediaInfo",
+    "StreamingRemux",
+    "ffmpeg_exe",
+    "is_mp4",
+    "probe",
+    "remux_to_mp4",
+    "run_ffmpeg",
+]

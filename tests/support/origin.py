@@ -92,10 +92,11 @@ class _Bucket:
         self._next = time.monotonic()
         self._lock = threading.Lock()
 
-    def take(self, amount: int, rate: float, stop: threading.Event) -> None:
+    def take(self, amount: int, rate: float, stop: threading.Event, burst: float = 0.05) -> None:
+        """A sender late by up to ``burst`` seconds may catch up (a link with a small buffer)."""
         with self._lock:
             now = time.monotonic()
-            start = max(self._next, now)
+            start = max(self._next, now - burst)
             self._next = start + amount / rate
             delay = self._next - now
         if delay > 0:

@@ -1,0 +1,284 @@
+/* MediaCraft pages: shared helpers (strings, API calls, formatting, live task updates). */
+(function () {
+  "use strict";
+
+  var dataBlock = document.getElementById("i18n");
+  var T = dataBlock ? JSON.parse(dataBlock.textContent) : {};
+  var LANG = document.documentElement.lang || "en";
+  var TERMINAL = { completed: true, failed: true, cancelled: true };
+
+  function fmt(text, vars) {
+    return String(text).replace(/\{(\w+)\}/g, function (whole, key) {
+      return vars && Object.prototype.hasOwnProperty.call(vars, key) ? String(vars[key]) : whole;
+    });
+  }
+
+  function ApiError(code, message) {
+    this.code = code;
+    this.message = message || "";
+  }
+
+  function api(method, url, body) {
+    var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    return fetch(url, options).then(
+      function (response) {
+        return response.json().then(
+          function (envelope) {
+            if (!envelope || !envelope.success) {
+              throw new ApiError(response.status, envelope && envelope.message);
+            }
+            return envelope.data;
+          },
+          function () {
+            throw new ApiError(response.status, "");
+          }
+        );
+      },
+      function () {
+        throw new ApiError(0, "");
+      }
+    );
+  }
+
+  /* A server error in the visitor's language: a known message, else a line for its
+     status code; the server's own (English) message follows as details. */
+  function errorText(error) {
+    var errors = T.errors || {};
+    if (!(error instanceof ApiError)) {
+      return { text: errors.generic, details: error && error.message ? String(error.message) : "" };
+    }
+    if (error.code === 0) {
+      return { text: errors.network, details: "" };
+    }
+    var message = error.message || "";
+    var lower = message.toLowerCase();
+    var known = T.known || {};
+    for (var key in known) {
+      if (Object.prototype.hasOwnProperty.call(known, key) && lower.indexOf(key.toLowerCase()) !== -1) {
+        return { text: known[key], details: message };
+      }
+    }
+    var line = errors[String(error.code)] || (error.code >= 500 ? errors["500"] : errors.generic);
+    return { text: line, details: message };
+  }
+
+  function showMessage(el, text, kind, details) {
+    if (!el) return;
+    el.textContent = "";
+    el.className = "message" + (kind ? " " + kind : "");
+    if (!text) {
+      el.hidden = true;
+      return;
+    }
+    el.appendChild(document.createTextNode(text));
+    if (details) {
+      var small = document.createElement("span");
+      small.className = "details";
+      small.lang = "en";
+      small.textContent = " " + (T.errors ? T.errors.details : "") + " " + details;
+      el.appendChild(small);
+    }
+    el.hidden = false;
+  }
+
+  function showError(el, error) {
+    var e = errorText(error);
+    showMessage(el, e.text, "error", e.details);
+  }
+
+  function formatBytes(n) {
+    if (n === null || n === undefined || isNaN(n)) return "–";
+    var units = ["B", "KB", "MB", "GB", "TB"];
+    var i = 0;
+    n = Number(n);
+    while (n >= 1024 && i < units.length - 1) {
+      n /= 1024;
+      i += 1;
+    }
+    return (i === 0 ? n.toFixed(0) : n.toFixed(1)) + " " + units[i];
+  }
+
+  function formatDuration(seconds) {
+    if (seconds === null || seconds === undefined || isNaN(seconds)) return "–";
+    var s = Math.max(0, Math.round(Number(seconds)));
+    if (s < 60) return fmt(T.seconds, { n: s });
+    if (s < 3600) return fmt(T.minutes, { m: Math.floor(s / 60), s: s % 60 });
+    return fmt(T.hours, { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+  }
+
+  function formatDate(iso) {
+    if (!iso) return "–";
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) return iso;
+    try {
+      return date.toLocaleString(LANG);
+    } catch (e) {
+      return date.toLocaleString();
+    }
+  }
+
+  function label(group, value) {
+    var table = T[group] || {};
+    return table[value] || "";
+  }
+
+  function hintFor(message) {
+    var hints = T.hints || {};
+    var m = (message || "").toLowerCase();
+    if (/interrupted/.test(m)) return hints.interrupted;
+    if (/quota|no space|too large/.test(m)) return hints.quota;
+    if (/not allowed|blocked|private|loopback|reserved|link-local/.test(m)) return hints.blocked;
+    if (/\b(401|403|404|410)\b|forbidden|expired|not found/.test(m)) return hints.expired;
+    if (/timed? ?out|timeout|connect|reset|unreachable|stall|5\d\d\b/.test(m)) return hints.network;
+    if (/ffmpeg|decode|codec|video|stream|probe|frame/.test(m)) return hints.media;
+    return hints.generic;
+  }
+
+  /* Follow a task: Server-Sent Events, falling back to polling its status. */
+  function watchTask(taskId, onUpdate, options) {
+    options = options || {};
+    var stopped = false;
+    var source = null;
+    var timer = null;
+    var failures = 0;
+    var interval = options.interval || 2000;
+
+    function stop() {
+      stopped = true;
+      if (source) source.close();
+      if (timer) clearTimeout(timer);
+    }
+
+    function deliver(task) {
+      if (stopped) return;
+      onUpdate(task);
+      if (TERMINAL[task.status]) stop();
+    }
+
+    function poll() {
+      if (stopped) return;
+      api("GET", "/api/tasks/" + encodeURIComponent(taskId) + "/status").then(
+        function (task) {
+          failures = 0;
+          deliver(task);
+          if (!stopped) timer = setTimeout(poll, interval);
+        },
+        function (error) {
+          if (error && error.code === 404) {
+            stop();
+            if (options.onGone) options.onGone();
+            return;
+          }
+          failures += 1;
+          timer = setTimeout(poll, Math.min(30000, interval * (1 + failures)));
+        }
+      );
+    }
+
+    if (window.EventSource && !options.pollOnly) {
+      source = new EventSource("/api/tasks/" + encodeURIComponent(taskId) + "/events");
+      source.addEventListener("task", function (event) {
+        try {
+          deliver(JSON.parse(event.data));
+        } catch (e) {
+          /* ignore a malformed event */
+        }
+      });
+      source.addEventListener("end", function () {
+        /* the task ended: make sure its final state is shown, then stop */
+        if (source) source.close();
+        source = null;
+        if (!stopped) poll();
+      });
+      source.addEventListener("gone", function () {
+        stop();
+        if (options.onGone) options.onGone();
+      });
+      source.onerror = function () {
+        /* The stream dropped (proxy, server limit, network): poll instead. */
+        if (stopped) return;
+        if (source) source.close();
+        source = null;
+        if (!timer) poll();
+      };
+    } else {
+      poll();
+    }
+    return { stop: stop };
+  }
+
+  /* Upload files with XMLHttpRequest so the page can show upload progress. */
+  function upload(taskId, files, onProgress) {
+    return new Promise(function (resolve, reject) {
+      var form = new FormData();
+      for (var i = 0; i < files.length; i++) form.append("file", files[i], files[i].name);
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", "/api/tasks/" + encodeURIComponent(taskId) + "/upload");
+      xhr.responseType = "json";
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", function (event) {
+        if (event.lengthComputable && onProgress) onProgress(event.loaded / event.total);
+      });
+      xhr.upload.addEventListener("load", function () {
+        if (onProgress) onProgress(1, true);
+      });
+      xhr.addEventListener("load", function () {
+        var body = xhr.response;
+        if (xhr.status < 400 && body && body.success) resolve(body.data);
+        else reject(new ApiError(xhr.status, body && body.message));
+      });
+      xhr.addEventListener("error", function () {
+        reject(new ApiError(0, ""));
+      });
+      xhr.send(form);
+    });
+  }
+
+  function setBusy(button, busy) {
+    if (!button) return;
+    button.disabled = !!busy;
+    button.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  window.MC = {
+    T: T,
+    lang: LANG,
+    fmt: fmt,
+    api: api,
+    ApiError: ApiError,
+    errorText: errorText,
+    showMessage: showMessage,
+    showError: showError,
+    formatBytes: formatBytes,
+    formatDuration: formatDuration,
+    formatDate: formatDate,
+    label: label,
+    hintFor: hintFor,
+    watchTask: watchTask,
+    upload: upload,
+    setBusy: setBusy,
+    isTerminal: function (status) {
+      return !!TERMINAL[status];
+    },
+  };
+
+  /* Close the "My" menu when a click or Escape happens elsewhere. */
+  document.addEventListener("click", function (event) {
+    var menus = document.querySelectorAll("details.menu-details[open]");
+    for (var i = 0; i < menus.length; i++) {
+      if (!menus[i].contains(event.target)) menus[i].open = false;
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var menus = document.querySelectorAll("details.menu-details[open]");
+    for (var i = 0; i < menus.length; i++) {
+      menus[i].open = false;
+      menus[i].querySelector("summary").focus();
+    }
+  });
+})();

@@ -34,8 +34,9 @@ def status(client, task_id: str) -> dict:  # noqa: ANN001
 
 def finished(client, task_id: str, timeout: float = 60) -> dict:  # noqa: ANN001
     return wait_for(
-        lambda: (s := status(client, task_id))["status"] in {"completed", "failed", "cancelled"}
-        and s,
+        lambda: (
+            (s := status(client, task_id))["status"] in {"completed", "failed", "cancelled"} and s
+        ),
         timeout=timeout,
     )
 
@@ -70,8 +71,11 @@ def test_progress_detail_is_stored_while_running(client, origin) -> None:  # noq
     origin.latency = 0.15
     task_id = client.post(
         "/api/tasks/create",
-        json={"task_type": "download", "url": origin.url("hi/index.m3u8"),
-              "options": {"threads": 2}},
+        json={
+            "task_type": "download",
+            "url": origin.url("hi/index.m3u8"),
+            "options": {"threads": 2},
+        },
     ).json["data"]["task_id"]
     running = wait_for(
         lambda: (s := status(client, task_id))["progress_detail"].get("segments_total") and s,
@@ -92,11 +96,22 @@ def test_seed_000_download_api_shapes(client, origin) -> None:  # noqa: ANN001
     body = created.json
     assert set(body) == {"task_id", "status", "created_at"} and body["status"] == "pending"
     task_id = body["task_id"]
-    wait_for(lambda: client.get(f"/api/download/status/{task_id}").json["status"] == "completed",
-             timeout=60)
+    wait_for(
+        lambda: client.get(f"/api/download/status/{task_id}").json["status"] == "completed",
+        timeout=60,
+    )
     shown = client.get(f"/api/download/status/{task_id}").json
-    for key in ("task_id", "status", "progress", "downloaded_segments", "total_segments",
-                "current_file", "speed", "eta", "message"):
+    for key in (
+        "task_id",
+        "status",
+        "progress",
+        "downloaded_segments",
+        "total_segments",
+        "current_file",
+        "speed",
+        "eta",
+        "message",
+    ):
         assert key in shown
     assert shown["progress"] == 100 and shown["total_segments"] == shown["downloaded_segments"]
     assert status(client, task_id)["result"]["height"] == 120  # quality "worst"
@@ -125,15 +140,17 @@ def test_cancel_running_download_stops_and_cleans(client, app, origin) -> None: 
     origin.latency = 0.4
     task_id = client.post(
         "/api/tasks/create",
-        json={"task_type": "download", "url": origin.url("hi/index.m3u8"),
-              "options": {"threads": 1}},
+        json={
+            "task_type": "download",
+            "url": origin.url("hi/index.m3u8"),
+            "options": {"threads": 1},
+        },
     ).json["data"]["task_id"]
     wait_for(lambda: status(client, task_id)["status"] == "processing", timeout=30)
     wait_for(lambda: len(origin.paths(suffix=".ts")) >= 1, timeout=30)
     assert client.post(f"/api/tasks/{task_id}/cancel").json["data"]["status"] == "cancelled"
     data_dir: Path = app.extensions["mediacraft"].config.data_dir
-    wait_for(lambda: not (data_dir / "work" / task_id).exists(), timeout=5,
-             what="work dir removed")
+    wait_for(lambda: not (data_dir / "work" / task_id).exists(), timeout=5, what="work dir removed")
     requested = len(origin.paths(suffix=".ts"))
     import time
 
@@ -148,12 +165,39 @@ def guarded(app_config: dict) -> dict:
     return app_config
 
 
-def test_ssrf_guard_refuses_loopback_origin_via_api(guarded, client, origin) -> None:  # noqa: ANN001
-    task_id = client.post(
-        "/api/tasks/create",
-        json={"task_type": "download", "url": origin.url("master.m3u8")},
-    ).json["data"]["task_id"]
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/x.m3u8",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:10.0.0.1]/v.m3u8",
+        "http://2130706433/v.mp4",
+        "http://localhost/v.mp4",
+        "http://0x7f.1/v.mp4",
+    ],
+)
+def test_private_address_literals_are_refused_at_creation(guarded, client, url) -> None:  # noqa: ANN001
+    response = client.post("/api/tasks/create", json={"task_type": "download", "url": url})
+    assert response.status_code == 400
+    assert "addresses are not allowed" in response.json["message"]
+    assert client.get("/api/user/tasks").json["data"]["pagination"]["total"] == 0
+
+
+@pytest.fixture
+def allow_localhost_name(app_config: dict) -> dict:
+    app_config["allowed_networks"] = ("localhost",)  # the name, not the loopback network
+    return app_config
+
+
+def test_redirect_to_loopback_is_refused_when_connecting(
+    allow_localhost_name, client, origin
+) -> None:  # noqa: ANN001
+    origin.redirect("/go", origin.url("master.m3u8"))  # to 127.0.0.1, not allowed
+    url = origin.url("/go").replace("127.0.0.1", "localhost")
+    task_id = client.post("/api/tasks/create", json={"task_type": "download", "url": url}).json[
+        "data"
+    ]["task_id"]
     failed = finished(client, task_id)
     assert failed["status"] == "failed"
-    assert "127.0.0.1" in failed["error_message"] or "loopback" in failed["error_message"]
-    assert origin.accepted == 0  # refused before any connection was made
+    assert "127.0.0.1" in failed["error_message"] and "not allowed" in failed["error_message"]
+    assert origin.paths() == ["/go"]  # the redirect target was never requested

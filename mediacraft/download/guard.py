@@ -187,6 +187,33 @@ def check_url(url: str) -> str:
     return url
 
 
+def precheck_url(url: str, allowed_networks: Iterable[str] = ()) -> None:
+    """Refuse at once a URL whose host is a blocked address *literal* (any spelling).
+
+    For early, friendly errors when a task is created: ``http://10.0.0.1/``,
+    ``http://2130706433/`` or ``http://localhost/`` need no DNS to be judged.
+    Names are judged when the download connects (``resolve_pinned``), which
+    stays the real defence.
+    """
+    host = urlsplit(check_url(url)).hostname or ""
+    allow = AllowList(allowed_networks)
+    if host.rstrip(".") == "localhost" and "localhost" not in allow.hosts:
+        host = "127.0.0.1"
+    try:
+        infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return  # a name: judged on the address actually connected to
+    ip = ipaddress.ip_address(str(infos[0][4][0]).split("%", 1)[0])
+    if allow.permits(host, ip):
+        return
+    reason = blocked_reason(ip)
+    if reason:
+        raise BlockedAddress(
+            f"Refused to fetch from {host}: {reason} addresses are not allowed "
+            "(set MEDIACRAFT_ALLOWED_NETWORKS to allow trusted networks)"
+        )
+
+
 def guarded_session(
     allowed_networks: Iterable[str] = (),
     *,

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from ..config import Config
 from ..download import DownloadOptions, download
-from ..download.guard import check_url
+from ..download.guard import check_url, precheck_url
 from ..exceptions import DownloadError, ValidationError
 from ..progress import Progress
 from ..tasks import Task
@@ -47,6 +47,10 @@ class DownloadProcessor(Processor):
             check_url(url)
         except DownloadError as exc:
             raise ValidationError(f"url must be an http or https link ({exc})") from None
+        try:
+            precheck_url(url, config.allowed_networks)
+        except DownloadError as exc:
+            raise ValidationError(exc.message) from None
         raw = payload.get("options") or {}
         if not isinstance(raw, dict):
             raise ValidationError("options must be an object")

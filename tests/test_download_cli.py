@@ -127,7 +127,9 @@ def context(task: Task, tmp_path: Path, allowed: tuple[str, ...], reports: list,
 
 def test_processor_runs_a_download(processor, origin, tmp_path):
     task = make_task()
-    processor.validate_create(task, {"url": origin.url("hi/index.m3u8")}, Config())
+    processor.validate_create(
+        task, {"url": origin.url("hi/index.m3u8")}, Config(allowed_networks=("127.0.0.1",))
+    )
     reports: list[Progress] = []
     result = processor.run(context(task, tmp_path, ("127.0.0.1",), reports))
     assert result["file_name"] == "hi.mp4"
@@ -140,7 +142,9 @@ def test_processor_runs_a_download(processor, origin, tmp_path):
 
 def test_processor_guard_uses_config_allowed_networks(processor, origin, tmp_path):
     task = make_task()
-    processor.validate_create(task, {"url": origin.url("hi/index.m3u8")}, Config())
+    processor.validate_create(
+        task, {"url": origin.url("hi/index.m3u8")}, Config(allowed_networks=("127.0.0.1",))
+    )
     with pytest.raises(BlockedAddress):
         processor.run(context(task, tmp_path, (), []))
     assert origin.accepted == 0
@@ -150,7 +154,7 @@ def test_processor_failure_message_and_cancel(processor, origin, tmp_path):
     task = make_task()
     processor.validate_create(
         task, {"url": origin.url("hi/index.m3u8"), "options": {"retries": 1, "retry_delay": 0}},
-        Config(),
+        Config(allowed_networks=("127.0.0.1",)),
     )  # fmt: skip
     origin.add_fault("hi/seg_004.ts", "status", status=503)
     with pytest.raises(DownloadError, match="^Segment 5 returned HTTP 503 after 2 attempts$"):

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .atomic import sweep_temp_files
 from .config import Config
 from .exceptions import NotFound
 from .paths import TaskPaths, dir_size
 from .storage import StorageInterface
-from .storage.atomic import sweep_temp_files
 from .tasks import TERMINAL, TaskStatus, is_uuid, parse_time
 
 log = logging.getLogger(__name__)

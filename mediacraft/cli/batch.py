@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from ..atomic import write_json_atomic
 from ..config import Config
 from ..download import DownloadOptions, download, politeness
 from ..download.options import PROFILES
 from ..exceptions import Cancelled, Interrupted, MediaCraftError, ValidationError
 from ..processors.download import result_file_name
 from ..progress import CancelToken, Progress
-from ..storage.atomic import write_json_atomic
 from ..tasks import utcnow
 from .download import human_bytes, human_eta
 

@@ -8,39 +8,13 @@ A checkpoint that does not parse is ignored: the download starts over.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_bytes_atomic
+
 NAME = "checkpoint.json"
 VERSION = 1
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class Checkpoint:
@@ -65,10 +39,10 @@ class Checkpoint:
 
     def save(self, kind: str, fingerprint: str, state: dict[str, Any]) -> None:
         record = {"version": VERSION, "kind": kind, "fingerprint": fingerprint, **state}
-        atomic_write_bytes(self.path, json.dumps(record, separators=(",", ":")).encode())
+        write_bytes_atomic(self.path, json.dumps(record, separators=(",", ":")).encode())
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
 
-__all__ = ["Checkpoint", "atomic_write_bytes", "fsync_dir"]
+__all__ = ["Checkpoint"]

@@ -32,9 +32,9 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from ..atomic import read_json, sweep_temp_files, write_json_atomic
 from ..exceptions import NotFound, StorageError
 from ..tasks import Task, TaskStatus, User, is_uuid, utcnow
-from .atomic import read_json, sweep_temp_files, write_json_atomic
 from .base import (
     QueueEntry,
     QueueLimits,

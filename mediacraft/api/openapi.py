@@ -117,6 +117,26 @@ LIST_PARAMS = [
     query("page", {"type": "integer", "minimum": 1}),
     query("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
 ]
+VIDEO_ID = {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"}
+VIDEO_INFO = {
+    "type": "object",
+    "properties": {
+        "video_id": {"type": "string"},
+        "task_id": {"type": "string"},
+        "filename": {"type": ["string", "null"]},
+        "status": {"type": "string"},
+        "metadata": {
+            "type": "object",
+            "properties": {
+                "duration": {"type": "number"},
+                "fps": {"type": "number"},
+                "width": {"type": "integer"},
+                "height": {"type": "integer"},
+                "frame_count": {"type": "integer"},
+            },
+        },
+    },
+}
 SEED_TASK = {
     "type": "object",
     "properties": {"task_id": {"type": "string"}, "status": {"type": "string"}},
@@ -349,25 +369,7 @@ def paths() -> dict[str, Any]:
             "post": op(
                 "Compat: upload one video (creates a watermark_removal task)",
                 "compat-video",
-                data={
-                    "type": "object",
-                    "properties": {
-                        "video_id": {"type": "string"},
-                        "task_id": {"type": "string"},
-                        "filename": {"type": ["string", "null"]},
-                        "status": {"type": "string"},
-                        "metadata": {
-                            "type": "object",
-                            "properties": {
-                                "duration": {"type": "number"},
-                                "fps": {"type": "number"},
-                                "width": {"type": "integer"},
-                                "height": {"type": "integer"},
-                                "frame_count": {"type": "integer"},
-                            },
-                        },
-                    },
-                },
+                data=VIDEO_INFO,
                 multipart=True,
                 body={
                     "type": "object",
@@ -383,28 +385,8 @@ def paths() -> dict[str, Any]:
             "get": op(
                 "Compat: the uploaded video's metadata",
                 "compat-video",
-                params=[
-                    {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"}
-                ],
-                data={
-                    "type": "object",
-                    "properties": {
-                        "video_id": {"type": "string"},
-                        "task_id": {"type": "string"},
-                        "filename": {"type": ["string", "null"]},
-                        "status": {"type": "string"},
-                        "metadata": {
-                            "type": "object",
-                            "properties": {
-                                "duration": {"type": "number"},
-                                "fps": {"type": "number"},
-                                "width": {"type": "integer"},
-                                "height": {"type": "integer"},
-                                "frame_count": {"type": "integer"},
-                            },
-                        },
-                    },
-                },
+                params=[VIDEO_ID],
+                data=VIDEO_INFO,
             )
         },
         "/api/video/{video_id}/frame": {
@@ -412,7 +394,7 @@ def paths() -> dict[str, Any]:
                 "Compat: one frame as JPEG (?index=N or ?t=seconds)",
                 "compat-video",
                 params=[
-                    {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"},
+                    VIDEO_ID,
                     query("index", {"type": "integer", "minimum": 0}),
                     query("t", {"type": "number", "minimum": 0}),
                 ],
@@ -424,7 +406,7 @@ def paths() -> dict[str, Any]:
                 "Compat: frame number {index} as JPEG (?t=seconds takes precedence)",
                 "compat-video",
                 params=[
-                    {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"},
+                    VIDEO_ID,
                     {
                         "name": "index",
                         "in": "path",
@@ -441,9 +423,7 @@ def paths() -> dict[str, Any]:
             "post": op(
                 "Compat: configure and queue the watermark removal; poll the status",
                 "compat-video",
-                params=[
-                    {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"}
-                ],
+                params=[VIDEO_ID],
                 data={
                     "type": "object",
                     "properties": {

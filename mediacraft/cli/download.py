@@ -17,6 +17,7 @@ from ..config import Config
 from ..download import DownloadOptions, download, parse_rate
 from ..download.options import PROFILES
 from ..exceptions import MediaCraftError, ValidationError
+from ..humanize import human_bytes, human_eta
 from ..progress import Progress
 
 
@@ -57,28 +58,6 @@ def _headers(values: list[str]) -> dict[str, str]:
             raise ValidationError(f"--header {value!r} must look like 'Name: value'")
         headers[name.strip()] = content.strip()
     return headers
-
-
-def human_bytes(count: float | None) -> str:
-    if count is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(count) < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} GiB"
-
-
-def human_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return (
-        f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-        if hours
-        else f"{rest // 60:02d}:{rest % 60:02d}"
-    )
 
 
 class ProgressBar:

@@ -98,6 +98,9 @@ def test_kill_9_requeues_then_fails_after_max_attempts(tmp_path: Path) -> None:
                 == "processing"
                 and s["attempts"] == a
             )
+            wait_for(  # the work itself has started (not only the claim)
+                lambda a=attempt: marker.exists() and f"attempt {a}" in marker.read_text()
+            )
             server.kill()
             server.start()
         failed = wait_for(

@@ -117,6 +117,11 @@ LIST_PARAMS = [
     query("page", {"type": "integer", "minimum": 1}),
     query("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
 ]
+FRAME_QUERY = [
+    query("index", {"type": "integer", "minimum": 0}, "frame number (0-based)"),
+    query("t", {"type": "number", "minimum": 0}, "time in seconds"),
+]
+JPEG = {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}
 VIDEO_ID = {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"}
 VIDEO_INFO = {
     "type": "object",
@@ -269,10 +274,9 @@ def paths() -> dict[str, Any]:
                 "tasks",
                 params=[
                     TASK_ID,
-                    query("index", {"type": "integer", "minimum": 0}),
-                    query("t", {"type": "number", "minimum": 0}),
+                    *FRAME_QUERY,
                 ],
-                raw={"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+                raw=JPEG,
             )
         },
         "/api/tasks/{task_id}/events": {
@@ -395,10 +399,9 @@ def paths() -> dict[str, Any]:
                 "compat-video",
                 params=[
                     VIDEO_ID,
-                    query("index", {"type": "integer", "minimum": 0}),
-                    query("t", {"type": "number", "minimum": 0}),
+                    *FRAME_QUERY,
                 ],
-                raw={"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+                raw=JPEG,
             )
         },
         "/api/video/{video_id}/frame/{index}": {
@@ -416,7 +419,7 @@ def paths() -> dict[str, Any]:
                     },
                     query("t", {"type": "number", "minimum": 0}),
                 ],
-                raw={"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+                raw=JPEG,
             )
         },
         "/api/video/{video_id}/remove-watermark": {

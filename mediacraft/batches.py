@@ -13,10 +13,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .exceptions import InvalidTransition, NotFound, QueueFull, ValidationError
+from .exceptions import InvalidTransition, NotFound, QueueFull, TooManyTasks, ValidationError
 from .processors import get_processor
 from .service import TaskService
-from .storage import TaskQuery, queue_limits
+from .storage import TaskQuery, queue_limits, task_limits
 from .tasks import Task, TaskStatus, is_uuid, parse_time
 
 MAX_INPUTS = 1000
@@ -107,11 +107,15 @@ def submit_batch(service: TaskService, user_id: str, body: dict[str, Any]) -> Ba
     batch = build_batch(service, user_id, body)
     service.ensure_user(user_id)
     created: list[str] = []
+    limits = task_limits(service.config)
     try:
         for task in batch.tasks:
-            service.storage.create_task(task)
+            service.storage.create_task(task, limits)
             created.append(task.task_id)
         queued = service.storage.enqueue(created, queue_limits(service.config))
+    except TooManyTasks as exc:
+        _discard(service, created)
+        raise TooManyTasks(f"{exc.message} (nothing of this batch was created)") from None
     except QueueFull as exc:
         _discard(service, created)
         size = len(batch.tasks)

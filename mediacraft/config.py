@@ -48,6 +48,27 @@ class Config:
     per_host_connections: int = 16  # concurrent requests to one origin host
     run_queue: bool = True  # run task workers in this process (off for admin commands)
     plugins: tuple[str, ...] = ()  # extra processor modules to import (tests use this)
+    # --- what one visitor may hold (hostile visitors; see docs/abuse.md)
+    max_unfinished_per_user: int = 40  # tasks not yet ended (created … processing)
+    max_stored_tasks_per_user: int = 1000  # tasks kept at all, ended ones included
+    unfinished_ttl_hours: float = 24.0  # created/uploaded tasks older than this expire
+    max_uploads_per_user: int = 2  # uploads of one visitor in flight at once
+    max_event_streams: int = 0  # open event streams per process; 0: from the server's threads
+    max_event_streams_per_user: int = 2  # per visitor and process
+    frames_per_minute: int = 120  # frame extractions per visitor and process
+    frame_seconds: float = 10.0  # time limit of one frame extraction
+    frame_cache_mb: int = 64  # recently extracted frames kept per process
+    # --- decoding budgets of an upload
+    max_video_pixels: int = 7680 * 4320  # width x height of one frame (8K)
+    max_video_streams: int = 16
+    max_video_frames: int = 10_000_000
+    # --- every task ends; the disk is watched
+    max_task_seconds: int = 6 * 3600  # one attempt of any task
+    processing_time_factor: float = 10.0  # watermark/merge: seconds per second of input
+    min_free_mb: int = 512  # below: /healthz 503, no new task starts, uploads refused
+    # --- the HTTP server
+    trusted_hosts: tuple[str, ...] = ()  # Host names served; empty: the bind address, localhost
+    gunicorn_threads: int = 0  # set by gunicorn.conf.py: request threads per process
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -72,6 +93,9 @@ class Config:
         for name in ("max_tasks_per_user", "max_concurrent_tasks", "max_attempts"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{PREFIX}{name.upper()} must be at least 1")
+        for name in ("max_unfinished_per_user", "max_stored_tasks_per_user", "max_task_seconds"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{PREFIX}{name.upper()} must be at least 1")
         if self.storage not in {"file", "sqlite"}:
             raise ValueError(f"{PREFIX}STORAGE must be 'file' or 'sqlite', not {self.storage!r}")
 
@@ -82,6 +106,20 @@ class Config:
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def event_stream_limit(self) -> int:
+        """Open event streams per process.
+
+        Each stream holds one request thread for as long as it is open, so
+        under gunicorn a quarter of the threads (at least two) stays for the
+        API and ``/healthz`` whatever the streams do.
+        """
+        if self.max_event_streams > 0:
+            return self.max_event_streams
+        if self.gunicorn_threads > 0:
+            return max(1, self.gunicorn_threads - max(2, self.gunicorn_threads // 4))
+        return 32  # the development server starts a thread per request
 
 
 def _convert(type_name: object, raw: str, name: str) -> object:

@@ -44,6 +44,19 @@ class QueueFull(MediaCraftError):
         self.status = status
 
 
+class TooManyTasks(QueueFull):
+    """A visitor keeps too many tasks (unfinished, or stored at all): 429."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=429)
+
+
+class RateLimited(MediaCraftError):
+    """A visitor asks for more of something than the server gives at once."""
+
+    status = 429
+
+
 class QuotaExceeded(MediaCraftError):
     """The visitor's disk quota is used up."""
 
@@ -93,3 +106,12 @@ class StorageError(MediaCraftError):
     """A record could not be read or written."""
 
     status = 500
+
+
+class StorageFull(StorageError):
+    """The server's disk cannot take the write (full, or read-only): a server fault.
+
+    Never retried as a network error; the visitor is told what happened.
+    """
+
+    status = 503

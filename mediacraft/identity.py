@@ -1,9 +1,12 @@
 """Anonymous visitor identity: a signed, HttpOnly, SameSite=Lax cookie holding a user id.
 
 A missing, unsigned or tampered cookie gets a fresh identity, never someone
-else's. ``last_accessed`` is written at most once a minute per visitor and
-process (an in-memory note of recent touches), not on every request, so
-status polling costs no user-record I/O.
+else's. The identity is only a cookie until the visitor does something that
+needs a record (creating a task, uploading: :meth:`TaskService.ensure_user`):
+a page view, a poll or a bot's probe writes nothing to disk.
+``last_accessed`` of an existing record is written at most once a minute
+per visitor and process (an in-memory note of recent touches), not on every
+request, so status polling costs no user-record I/O.
 """
 
 from __future__ import annotations
@@ -57,8 +60,7 @@ class Identity:
         user_id = self.unsign(request.cookies.get(COOKIE_NAME))
         g.new_identity = False
         if user_id is None:
-            user_id = new_id()
-            storage.create_user(User(user_id=user_id))
+            user_id = new_id()  # a cookie only: the record waits for the first task
             g.new_identity = True
             self._remember(user_id)
         elif self._due(user_id):
@@ -82,8 +84,8 @@ class Identity:
 
         try:
             storage.update_user(user_id, refresh)
-        except NotFound:  # expired and cleaned up: same id, fresh record
-            storage.create_user(User(user_id=user_id))
+        except NotFound:  # no record yet (or expired): made when the visitor creates a task
+            pass
         self._remember(user_id)
 
     def _after(self, response: Response) -> Response:

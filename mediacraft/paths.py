@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ class TaskPaths:
     upload_dir: Path  # data/uploads/{user_id}/{task_id}
     result_dir: Path  # data/results/{user_id}/{task_id}
     work_dir: Path  # data/work/{task_id}: checkpoints and temporary files
+    trash_dir: Path  # data/trash: directories detached from their task, to be deleted
 
     @classmethod
     def of(cls, data_dir: Path, task: Task) -> TaskPaths:
@@ -25,6 +28,7 @@ class TaskPaths:
             upload_dir=data_dir / "uploads" / task.user_id / task.task_id,
             result_dir=data_dir / "results" / task.user_id / task.task_id,
             work_dir=data_dir / "work" / task.task_id,
+            trash_dir=data_dir / "trash",
         )
 
     def remove_work(self) -> None:
@@ -36,6 +40,27 @@ class TaskPaths:
     def remove_all(self) -> None:
         for directory in (self.upload_dir, self.result_dir, self.work_dir):
             shutil.rmtree(directory, ignore_errors=True)
+
+    def detach(self, *, work: bool = False, results: bool = False) -> list[Path]:
+        """Move the task's work and/or result directory out of its way, at once.
+
+        A rename is instant, so it can happen while the task's record is
+        locked: a new attempt that claims the task afterwards starts with
+        empty directories, and the old ones are deleted (:func:`remove_detached`)
+        after the lock is released. Returns the detached directories.
+        """
+        detached = []
+        for wanted, directory in ((work, self.work_dir), (results, self.result_dir)):
+            if not wanted:
+                continue
+            self.trash_dir.mkdir(parents=True, exist_ok=True)
+            target = self.trash_dir / f"{directory.name}-{uuid.uuid4().hex[:8]}"
+            try:
+                os.rename(directory, target)
+            except FileNotFoundError:
+                continue
+            detached.append(target)
+        return detached
 
     def result_file(self, task: Task) -> Path | None:
         """The finished result of ``task``, if it exists (never a partial file)."""
@@ -57,3 +82,8 @@ def dir_size(path: Path) -> int:
         except OSError:
             continue
     return total
+
+
+def remove_detached(directories: list[Path]) -> None:
+    for directory in directories:
+        shutil.rmtree(directory, ignore_errors=True)

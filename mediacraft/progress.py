@@ -60,6 +60,12 @@ class CancelToken:
             self.reason = "interrupted"
         self.event.set()
 
+    def expire(self) -> None:
+        """The attempt ran past its time limit: stop it like a cancel (the queue fails it)."""
+        if not self.event.is_set():
+            self.reason = "timed_out"
+        self.event.set()
+
     @property
     def is_set(self) -> bool:
         return self.event.is_set()

@@ -13,6 +13,13 @@ Three kinds of thread:
 * the monitor writes each running task's heartbeat and throttled progress,
   and notices a cancel made by any process (the record left ``processing``);
 * the executor's workers run processors.
+
+A run is one attempt of a task, named by a run id kept in the task record's
+``worker``. Everything a run does to its task — progress, heartbeat, the
+final state, deleting its files — first checks that the record still names
+this run: after a cancel and an immediate retry, the old run (still
+stopping) and the new one may live side by side in one process, and the old
+one must touch nothing of the new one's.
 """
 
 from __future__ import annotations
@@ -25,14 +32,17 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .config import Config
+from .diskspace import MiB, free_bytes, storage_failure, tool_storage_failure
 from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound
-from .paths import TaskPaths
+from .liveness import HeartbeatWatch, process_alive, same_machine, this_process
+from .paths import TaskPaths, remove_detached
 from .processors import JobContext, get_processor
 from .progress import CancelToken, Progress
 from .storage import StorageInterface, queue_limits
-from .tasks import Task, TaskStatus, parse_time, utcnow
+from .tasks import Task, TaskStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +52,15 @@ RECOVERY_INTERVAL = 5.0
 CLEANUP_INTERVAL = 3600.0
 
 
+DISK_CHECK_INTERVAL = 5.0
+
+
 @dataclass
 class RunningJob:
     task_id: str
+    run_id: str
+    time_limit: float | None = None  # seconds this attempt may run
+    deadline: float | None = None  # time.monotonic() when it is stopped
     token: CancelToken = field(default_factory=CancelToken)
     latest: Progress | None = None
     dirty: bool = False
@@ -53,14 +69,8 @@ class RunningJob:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class _Leave(Exception):
+    """Aborts a read-modify-write without writing (the check found nothing to do)."""
 
 
 class TaskQueue:
@@ -70,11 +80,12 @@ class TaskQueue:
         self.limits = queue_limits(config)
         self.worker = {
             "id": f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
+            **this_process(),
         }
         self._executor: ThreadPoolExecutor | None = None
-        self._jobs: dict[str, RunningJob] = {}
+        self._jobs: dict[str, RunningJob] = {}  # by run id
+        self._beats = HeartbeatWatch()
+        self._disk_ok_until = 0.0
         self._jobs_lock = threading.Lock()
         self._wake = threading.Condition()
         self._stopping = threading.Event()
@@ -126,9 +137,9 @@ class TaskQueue:
                     break
             time.sleep(0.05)
         with self._jobs_lock:
-            leftovers = list(self._jobs)
-        for task_id in leftovers:  # did not stop in time: requeue from here
-            self._requeue(task_id, "The server stopped while the task was running")
+            leftovers = list(self._jobs.values())
+        for job in leftovers:  # did not stop in time: requeue from here
+            self._requeue(job, "The server stopped while the task was running")
         for thread in self._threads:
             thread.join(timeout=2)
         self._stopped.set()
@@ -139,11 +150,18 @@ class TaskQueue:
         with self._wake:
             self._wake.notify_all()
 
-    def cancel_local(self, task_id: str) -> None:
-        """Stop a task running in this process at once (other processes see the record)."""
+    def cancel_local(self, task_id: str, run_id: str | None = None) -> None:
+        """Stop a task's run in this process at once (other processes see the record).
+
+        With ``run_id``, only that run: a newer attempt of the same task is left alone.
+        """
         with self._jobs_lock:
-            job = self._jobs.get(task_id)
-        if job:
+            jobs = [
+                j
+                for j in self._jobs.values()
+                if j.task_id == task_id and (run_id is None or j.run_id == run_id)
+            ]
+        for job in jobs:
             job.token.cancel()
 
     # --- dispatcher -----------------------------------------------------------
@@ -167,31 +185,59 @@ class TaskQueue:
             with self._wake:
                 self._wake.wait(timeout=self.config.poll_seconds)
 
+    def _disk_has_room(self) -> bool:
+        """False while the data directory is nearly full: tasks wait instead of failing."""
+        now = time.monotonic()
+        if now < self._disk_ok_until:
+            return True
+        try:
+            free = free_bytes(self.config.data_dir)
+        except OSError:
+            return True  # unknown: let the task try (a write error is reported as such)
+        if free < self.config.min_free_mb * MiB:
+            log.warning(
+                "Not starting tasks: %d MB free in the data directory, %d MB needed",
+                free // MiB,
+                self.config.min_free_mb,
+            )
+            return False
+        self._disk_ok_until = now + DISK_CHECK_INTERVAL
+        return True
+
     def _claim_and_submit(self) -> bool:
+        if not self._disk_has_room():
+            return False
         if not self._free.acquire(blocking=False):
             return False
+        run_id = uuid.uuid4().hex
         try:
-            task = self.storage.claim_next(self.limits, self.worker)
+            task = self.storage.claim_next(self.limits, dict(self.worker, run=run_id))
         except Exception:
             self._free.release()
             raise
         if task is None:
             self._free.release()
             return False
-        job = RunningJob(task.task_id)
+        job = RunningJob(task.task_id, run_id)
+        try:
+            job.time_limit = get_processor(task.task_type).time_limit(task, self.config)
+            job.deadline = time.monotonic() + job.time_limit
+        except MediaCraftError:
+            pass  # an unknown type fails in _run with its own message
         with self._jobs_lock:
-            self._jobs[task.task_id] = job
+            self._jobs[run_id] = job
         assert self._executor is not None
         try:
             self._executor.submit(self._run, task, job)
         except RuntimeError:  # executor shut down between claim and submit
             self._forget(job)
-            self._requeue(task.task_id, "The server stopped before the task started", started=False)
+            self._requeue(job, "The server stopped before the task started", started=False)
         return True
 
     def _forget(self, job: RunningJob) -> None:
         with self._jobs_lock:
-            self._jobs.pop(job.task_id, None)
+            if self._jobs.get(job.run_id) is job:
+                del self._jobs[job.run_id]
         self._free.release()
 
     # --- running one task -----------------------------------------------------
@@ -209,6 +255,7 @@ class TaskQueue:
                 work_dir=paths.work_dir,
                 report=lambda progress: self._report(job, progress),
                 cancel=job.token,
+                deadline=job.deadline,
             )
             log.info(
                 "Task %s (%s) started, attempt %d", task.task_id, task.task_type, task.attempts
@@ -217,48 +264,81 @@ class TaskQueue:
             job.token.check()
             with job.lock:
                 latest = job.latest
-            self._finish(task.task_id, TaskStatus.COMPLETED, result=result, latest=latest)
-            paths.remove_work()
+            self._finish(job, paths, TaskStatus.COMPLETED, result=result, latest=latest)
             log.info("Task %s completed", task.task_id)
         except Interrupted:
-            self._requeue(task.task_id, "The server restarted while the task was running")
+            self._requeue(job, "The server restarted while the task was running")
         except Cancelled:
-            paths.remove_work()
-            paths.remove_results()
-            log.info("Task %s stopped: %s", task.task_id, job.token.reason or "cancelled")
+            if job.token.reason == "timed_out":
+                self._fail(job, paths, self._overtime_message(job))
+            else:
+                self._discard(job, paths)
+                log.info("Task %s stopped: %s", task.task_id, job.token.reason or "cancelled")
         except MediaCraftError as exc:
-            self._fail(task.task_id, exc.message, paths)
+            failure = storage_failure(exc) or tool_storage_failure(exc.message)
+            if failure is not None:
+                self._fail(job, paths, failure.message, keep_work=True)
+            else:
+                self._fail(job, paths, exc.message)
+        except OSError as exc:
+            failure = storage_failure(exc)
+            if failure is None:
+                log.exception("Task %s crashed", task.task_id)
+                self._fail(job, paths, f"Internal error while processing ({type(exc).__name__})")
+            else:
+                self._fail(job, paths, failure.message, keep_work=True)
         except Exception as exc:
             log.exception("Task %s crashed", task.task_id)
-            self._fail(
-                task.task_id, f"Internal error while processing ({type(exc).__name__})", paths
-            )
+            self._fail(job, paths, f"Internal error while processing ({type(exc).__name__})")
         finally:
             self._forget(job)
             self.notify()
 
-    def _fail(self, task_id: str, message: str, paths: TaskPaths) -> None:
-        log.warning("Task %s failed: %s", task_id, message)
-        self._finish(task_id, TaskStatus.FAILED, error=message)
-        paths.remove_work()
-        paths.remove_results()
+    @staticmethod
+    def _overtime_message(job: RunningJob) -> str:
+        limit = job.time_limit or 0
+        shown = f"{limit / 3600:g} hours" if limit >= 3600 else f"{limit / 60:g} minutes"
+        return f"The task ran longer than its time limit of {shown} and was stopped"
 
-    def _owned(self, task: Task) -> bool:
+    def _fail(
+        self, job: RunningJob, paths: TaskPaths, message: str, *, keep_work: bool = False
+    ) -> None:
+        """Fail this run's task; its result goes, its checkpoint too unless ``keep_work``.
+
+        A storage failure keeps the checkpoint, so a retry resumes once there is room.
+        """
+        log.warning("Task %s failed: %s", job.task_id, message)
+        self._finish(job, paths, TaskStatus.FAILED, error=message, keep_work=keep_work)
+
+    def _owned(self, task: Task, job: RunningJob) -> bool:
+        """The record still names this run (not cancelled, retried or taken over)."""
         return task.status is TaskStatus.PROCESSING and bool(
-            task.worker and task.worker.get("id") == self.worker["id"]
+            task.worker
+            and task.worker.get("id") == self.worker["id"]
+            and task.worker.get("run") == job.run_id
         )
 
     def _finish(
         self,
-        task_id: str,
+        job: RunningJob,
+        paths: TaskPaths,
         status: TaskStatus,
         *,
         result: dict | None = None,
         error: str = "",
         latest: Progress | None = None,
+        keep_work: bool = False,
     ) -> None:
+        """Record the run's outcome and clear its files, both while the record is locked.
+
+        The directories are detached (renamed) under the lock, so a retry that
+        claims the task a moment later starts with fresh ones; they are
+        deleted after.
+        """
+        detached: list[Path] = []
+
         def mutate(task: Task) -> None:
-            if not self._owned(task):
+            if not self._owned(task, job):
                 raise Cancelled()  # cancelled or taken over meanwhile: leave it be
             task.transition(status)
             if latest is not None:  # the last report may not have been flushed yet
@@ -272,15 +352,37 @@ class TaskQueue:
                 task.error_message = error
             task.progress_detail.pop("speed", None)
             task.progress_detail.pop("eta", None)
+            failed = status is not TaskStatus.COMPLETED
+            detached.extend(paths.detach(work=not keep_work, results=failed))
 
         try:
-            self.storage.update_task(task_id, mutate)
+            self.storage.update_task(job.task_id, mutate)
         except (Cancelled, NotFound):
             pass
+        finally:
+            remove_detached(detached)
 
-    def _requeue(self, task_id: str, reason: str, *, started: bool = True) -> None:
+    def _discard(self, job: RunningJob, paths: TaskPaths) -> None:
+        """Remove a cancelled run's files, unless a newer attempt already has the task."""
+        detached: list[Path] = []
+
+        def check(task: Task) -> None:
+            newer = (task.worker or {}).get("run") not in (None, job.run_id)
+            if task.status in (TaskStatus.QUEUED, TaskStatus.PROCESSING) or newer:
+                raise _Leave()  # retried meanwhile: the files are the new attempt's
+            detached.extend(paths.detach(work=True, results=True))
+            raise _Leave()  # nothing to write: the record was changed by the cancel
+
+        try:
+            self.storage.update_task(job.task_id, check)
+        except (_Leave, NotFound):
+            pass
+        finally:
+            remove_detached(detached)
+
+    def _requeue(self, job: RunningJob, reason: str, *, started: bool = True) -> None:
         def mutate(task: Task) -> None:
-            if not self._owned(task):
+            if not self._owned(task, job):
                 raise Cancelled()
             if not started:  # claimed but never run: the attempt does not count
                 task.attempts = max(0, task.attempts - 1)
@@ -288,12 +390,12 @@ class TaskQueue:
             task.metadata["last_interruption"] = reason
 
         try:
-            self.storage.enqueue([task_id], None, mutate)
-            log.info("Task %s returned to the queue: %s", task_id, reason)
+            self.storage.enqueue([job.task_id], None, mutate)
+            log.info("Task %s returned to the queue: %s", job.task_id, reason)
         except (Cancelled, NotFound):
             pass
         except MediaCraftError as exc:
-            log.warning("Could not requeue %s: %s", task_id, exc)
+            log.warning("Could not requeue %s: %s", job.task_id, exc)
 
     def _report(self, job: RunningJob, progress: Progress) -> None:
         with job.lock:
@@ -313,8 +415,11 @@ class TaskQueue:
 
     def _monitor(self, job: RunningJob) -> None:
         now = time.monotonic()
+        if job.deadline is not None and now > job.deadline:
+            job.token.expire()  # the run fails with the time limit in its message
+            return
         task = self.storage.get_task(job.task_id)
-        if task is None or not self._owned(task):
+        if task is None or not self._owned(task, job):
             job.token.cancel()  # cancelled, deleted or recovered by another process
             return
         with job.lock:
@@ -325,10 +430,11 @@ class TaskQueue:
             return
 
         def mutate(record: Task) -> None:
-            if not self._owned(record):
+            if not self._owned(record, job):
                 raise Cancelled()
             assert record.worker is not None
             record.worker["heartbeat_at"] = utcnow()
+            record.worker["beat"] = int(record.worker.get("beat") or 0) + 1
             if progress is not None:
                 record.stage = progress.stage or record.stage
                 record.progress = round(max(0.0, min(100.0, progress.percent)), 2)
@@ -351,41 +457,45 @@ class TaskQueue:
         """Requeue (or fail, past MAX_ATTEMPTS) tasks whose worker is gone."""
         self.storage.reconcile_queue()
         recovered = 0
+        seen: set[str] = set()
         for entry in self.storage.queue_snapshot().processing:
             task = self.storage.get_task(entry.task_id)
             if task is None or task.status is not TaskStatus.PROCESSING:
                 continue
+            seen.add(task.task_id)
             if not self._abandoned(task):
                 continue
             if self._recover(task):
                 recovered += 1
+        self._beats.forget_except(seen)
         return recovered
 
     def _abandoned(self, task: Task) -> bool:
         worker = task.worker or {}
         if worker.get("id") == self.worker["id"]:
             with self._jobs_lock:
-                return task.task_id not in self._jobs
-        if worker.get("host") == self.worker["host"] and isinstance(worker.get("pid"), int):
-            if not process_alive(worker["pid"]):
-                return True
-        beat = parse_time(worker.get("heartbeat_at"))
-        if beat is None:
-            return True
-        age = time.time() - beat.timestamp()
-        return age > self.config.stale_after_seconds
+                return worker.get("run") not in self._jobs
+        pid = worker.get("pid")
+        if same_machine(worker) and isinstance(pid, int):
+            started = worker.get("started")
+            return not process_alive(pid, started if isinstance(started, str) else None)
+        beat = (worker.get("run"), worker.get("heartbeat_at"), worker.get("beat"))
+        return self._beats.age(task.task_id, beat) > self.config.stale_after_seconds
 
     def _recover(self, task: Task) -> bool:
-        dead_worker = (task.worker or {}).get("id")
+        dead = task.worker or {}
 
         def still_abandoned(record: Task) -> None:
-            if (
-                record.status is not TaskStatus.PROCESSING
-                or (record.worker or {}).get("id") != dead_worker
-            ):
+            worker = record.worker or {}
+            if record.status is not TaskStatus.PROCESSING or (
+                worker.get("id"),
+                worker.get("run"),
+            ) != (dead.get("id"), dead.get("run")):
                 raise Cancelled()
 
         if task.attempts >= self.config.max_attempts:
+            paths = TaskPaths.of(self.config.data_dir, task)
+            detached: list[Path] = []
 
             def fail(record: Task) -> None:
                 still_abandoned(record)
@@ -394,12 +504,14 @@ class TaskQueue:
                     f"The task was interrupted {record.attempts} times (the process running it "
                     "stopped) and was given up; retry it to start again"
                 )
+                detached.extend(paths.detach(work=True))
 
             try:
                 self.storage.update_task(task.task_id, fail)
             except (Cancelled, NotFound):
                 return False
-            TaskPaths.of(self.config.data_dir, task).remove_work()
+            finally:
+                remove_detached(detached)
             log.warning("Task %s failed after %d interrupted attempts", task.task_id, task.attempts)
             return True
 
@@ -412,7 +524,7 @@ class TaskQueue:
             self.storage.enqueue([task.task_id], None, requeue)
         except (Cancelled, NotFound):
             return False
-        log.warning("Task %s recovered from dead worker %s", task.task_id, dead_worker)
+        log.warning("Task %s recovered from dead worker %s", task.task_id, dead.get("id"))
         self.notify()
         return True
 

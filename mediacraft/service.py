@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .config import Config
 from .exceptions import InvalidTransition, NotFound, QueueFull, ValidationError
-from .paths import TaskPaths
+from .paths import TaskPaths, remove_detached
 from .processors import get_processor
 from .queue import TaskQueue
-from .storage import StorageInterface, TaskPage, TaskQuery, queue_limits
+from .storage import StorageInterface, TaskPage, TaskQuery, queue_limits, task_limits
 from .storage.base import QueueSnapshot
 from .tasks import Task, TaskStatus, User, is_uuid
 
 log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 200
-PRIORITY_RANGE = (-100, 100)
+# A visitor may only lower their own tasks' priority: above 0 would jump
+# ahead of every other visitor's default.
+PRIORITY_RANGE = (-100, 0)
 
 
 @dataclass
@@ -65,7 +68,7 @@ class TaskService:
         """
         task = self.build(user_id, payload)
         self.ensure_user(user_id)
-        self.storage.create_task(task)
+        self.storage.create_task(task, task_limits(self.config))
         processor = get_processor(task.task_type)
         if not processor.needs_upload:
             try:
@@ -88,13 +91,15 @@ class TaskService:
         name = payload.get("name") or ""
         if not isinstance(name, str):
             raise ValidationError("name must be a string")
+        if len(name.strip()) > MAX_NAME_LENGTH:
+            raise ValidationError(f"name must be at most {MAX_NAME_LENGTH} characters")
         priority = payload.get("priority", 0)
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise ValidationError("priority must be an integer")
         low, high = PRIORITY_RANGE
         if not low <= priority <= high:
             raise ValidationError(f"priority must be between {low} and {high}")
-        task = Task.new(user_id, task_type, name=name.strip()[:MAX_NAME_LENGTH], priority=priority)
+        task = Task.new(user_id, task_type, name=name.strip(), priority=priority)
         batch_id = payload.get("batch_id")
         if batch_id is not None:
             if not isinstance(batch_id, str) or not is_uuid(batch_id):
@@ -134,19 +139,32 @@ class TaskService:
 
     # --- life cycle actions ------------------------------------------------------
     def cancel(self, user_id: str, task_id: str) -> Task:
+        """Cancel; a running attempt is told to stop and removes its own files.
+
+        A task that was not running has its work files detached while its
+        record is locked, so an immediate retry starts clean and keeps its own.
+        """
         task = self.get_owned(user_id, task_id)
-        was = task.status
+        paths = TaskPaths.of(self.config.data_dir, task)
+        stopped_run: list[str | None] = []
+        detached: list[Path] = []
 
         def apply(record: Task) -> None:
+            was, run = record.status, (record.worker or {}).get("run")
             record.transition(TaskStatus.CANCELLED)
             record.error_message = None
             record.stage = "cancelled"
+            if was is TaskStatus.PROCESSING:
+                stopped_run.append(run)
+            else:
+                detached.extend(paths.detach(work=True))
 
-        task = self.storage.update_task(task.task_id, apply)
-        if was is TaskStatus.PROCESSING and self.queue is not None:
-            self.queue.cancel_local(task.task_id)
-        elif was is not TaskStatus.PROCESSING:
-            TaskPaths.of(self.config.data_dir, task).remove_work()
+        try:
+            task = self.storage.update_task(task.task_id, apply)
+        finally:
+            remove_detached(detached)
+        if stopped_run and self.queue is not None:
+            self.queue.cancel_local(task.task_id, stopped_run[0])
         return task
 
     def retry(self, user_id: str, task_id: str) -> Task:

@@ -153,12 +153,19 @@ _TASK_FIELDS = tuple(f.name for f in fields(Task))
 
 @dataclass
 class User:
-    """A visitor (seed 002 §3.1.2). ``tasks`` is the per-user index of task ids."""
+    """A visitor (seed 002 §3.1.2).
+
+    ``tasks`` is the per-user index of task ids (creation order) and
+    ``task_states`` their statuses, so a visitor's counts and live view need
+    no read of every task record. Storage keeps both; a mutation of either
+    through ``update_user`` is storage's business, not the caller's.
+    """
 
     user_id: str
     created_at: str = field(default_factory=utcnow)
     last_accessed: str = field(default_factory=utcnow)
     tasks: list[str] = field(default_factory=list)
+    task_states: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def test_batch_of_22_mixed_inputs_summary_and_retry(client, other_client, origin
     origin.latency = 0.01
     urls = good + missing + forbidden + slow
     inputs = [{"url": url, "name": f"clip {n}"} for n, url in enumerate(urls)]
-    inputs[3]["priority"] = 7
+    inputs[3]["priority"] = -7
     inputs[4]["options"] = {"quality": "worst"}
 
     response = client.post("/api/batches", json={"inputs": inputs, "options": FAST})
@@ -78,7 +78,7 @@ def test_batch_of_22_mixed_inputs_summary_and_retry(client, other_client, origin
 
     statuses = [client.get(f"/api/tasks/{tid}/status").json["data"] for tid in task_ids]
     assert {s["batch_id"] for s in statuses} == {batch_id}
-    assert [s["priority"] for s in statuses[2:5]] == [0, 7, 0]
+    assert [s["priority"] for s in statuses[2:5]] == [0, -7, 0]
     assert statuses[4]["options"]["quality"] == "worst"
     assert statuses[0]["options"]["profile"] == "fast" and statuses[0]["name"] == "clip 0"
 

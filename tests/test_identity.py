@@ -14,17 +14,20 @@ def cookie_of(client) -> str | None:  # noqa: ANN001
     return cookie.value if cookie else None
 
 
-def test_first_request_creates_user_and_signed_cookie(client, app) -> None:  # noqa: ANN001
+def test_first_request_sets_signed_cookie_and_first_task_creates_user(client, app) -> None:  # noqa: ANN001
     response = client.get("/api/user/info")
     header = response.headers["Set-Cookie"]
     assert "HttpOnly" in header and "SameSite=Lax" in header and "Secure" not in header
     user_id = response.json["data"]["user_id"]
     value = cookie_of(client)
     assert value.startswith(user_id + ".") and len(value) > len(user_id) + 10
-    assert app.extensions["mediacraft"].storage.get_user(user_id) is not None
+    storage = app.extensions["mediacraft"].storage
+    assert storage.get_user(user_id) is None  # a visit writes nothing
     again = client.get("/api/user/info")
     assert again.json["data"]["user_id"] == user_id
     assert "Set-Cookie" not in again.headers  # not re-issued on every request
+    client.post("/api/tasks/create", json={"task_type": "test_sleep", "options": {"seconds": 0}})
+    assert storage.get_user(user_id) is not None  # the first task makes the record
 
 
 def test_tampered_or_unsigned_cookie_gets_fresh_identity(client, other_client) -> None:  # noqa: ANN001
@@ -78,8 +81,11 @@ def test_generated_secret_persists_across_restarts(app_config) -> None:  # noqa:
 
 def test_expired_user_record_is_recreated_for_same_cookie(client, app) -> None:  # noqa: ANN001
     storage = app.extensions["mediacraft"].storage
-    user_id = client.get("/api/user/info").json["data"]["user_id"]
+    body = {"task_type": "test_sleep", "options": {"seconds": 0}}
+    user_id = client.post("/api/tasks/create", json=body).json["data"]["task"]["user_id"]
     storage.delete_user(user_id)
     app.extensions["mediacraft_identity"]._touched.clear()
     assert client.get("/api/user/info").json["data"]["user_id"] == user_id
+    assert storage.get_user(user_id) is None  # touching an expired identity writes nothing
+    client.post("/api/tasks/create", json=body)
     assert storage.get_user(user_id) is not None

@@ -17,23 +17,27 @@ MAX_PER_PAGE = 100
 
 @bp.get("/info")
 def info():  # noqa: ANN201
+    """Who the visitor is and how many tasks they have (from the per-user index, no task reads)."""
     ext = current_app.extensions["mediacraft"]
     user = ext.storage.get_user(g.user_id)
-    page = ext.service.list_tasks(g.user_id, TaskQuery(limit=10**9))
+    states = ext.storage.user_task_states(g.user_id) if user else {}
     counts = {status.value: 0 for status in TaskStatus}
-    for task in page.tasks:
-        counts[task.status.value] += 1
+    for status in states.values():
+        if status in counts:
+            counts[status] += 1
     config = ext.config
     return envelope(
         {
             "user_id": g.user_id,
             "created_at": user.created_at if user else None,
             "last_accessed": user.last_accessed if user else None,
-            "task_stats": {"total": page.total, **counts},
+            "task_stats": {"total": len(states), **counts},
             "limits": {
                 "max_tasks_per_user": config.max_tasks_per_user,
                 "max_queued_per_user": config.max_queued_per_user,
+                "max_unfinished_per_user": config.max_unfinished_per_user,
                 "max_upload_mb": config.max_upload_mb,
+                "quota_mb": config.user_quota_mb,
             },
         }
     )

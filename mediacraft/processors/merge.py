@@ -33,6 +33,7 @@ from ..media.codecs import MP4_AUDIO_COPY, MP4_VIDEO_COPY
 from ..progress import CancelToken, ProgressHook
 from ..tasks import Task
 from . import JobContext, Processor, register
+from .base import processing_time_limit
 
 MIN_CLIPS = 2
 MAX_FPS = Fraction(60)
@@ -249,6 +250,9 @@ class MergeProcessor(Processor):
             )
         task.config["order"] = list(order)
 
+    def time_limit(self, task: Task, config: Config) -> float:
+        return processing_time_limit(task, config)
+
     def run(self, ctx: JobContext) -> dict[str, Any]:
         srcs = ordered_inputs(ctx.task)
         dst = ctx.result_dir / OUTPUT_NAME
@@ -259,6 +263,7 @@ class MergeProcessor(Processor):
             progress=ctx.report,
             cancel=ctx.cancel,
             work_dir=ctx.work_dir,
+            timeout=ctx.time_left(),
             max_output_bytes=ctx.config.user_quota_mb * 1024 * 1024,
         )
         info = merged.info

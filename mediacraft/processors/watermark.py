@@ -23,6 +23,7 @@ from ..media.codecs import audio_args_for_mp4
 from ..progress import CancelToken, ProgressHook
 from ..tasks import Task
 from . import JobContext, Processor, register
+from .base import processing_time_limit
 
 MAX_REGIONS = 20
 MIN_REGION_SIZE = 4
@@ -167,6 +168,9 @@ class WatermarkProcessor(Processor):
         task.config["selected_frame"] = frame
         task.config["regions"] = [list(region) for region in regions]
 
+    def time_limit(self, task: Task, config: Config) -> float:
+        return processing_time_limit(task, config)
+
     def run(self, ctx: JobContext) -> dict[str, Any]:
         src = input_path(ctx.task)
         dst = ctx.result_dir / OUTPUT_NAME
@@ -177,6 +181,7 @@ class WatermarkProcessor(Processor):
             ctx.task.config.get("regions") or [],
             progress=ctx.report,
             cancel=ctx.cancel,
+            timeout=ctx.time_left(),
             max_output_bytes=ctx.config.user_quota_mb * 1024 * 1024,
         )
         return result_dict(dst, info)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import Config
-from .base import QueueLimits, QueueSnapshot, StorageInterface, TaskPage, TaskQuery
+from .base import QueueLimits, QueueSnapshot, StorageInterface, TaskLimits, TaskPage, TaskQuery
 from .files import FileStorage
 
 
@@ -25,13 +25,22 @@ def queue_limits(config: Config) -> QueueLimits:
     )
 
 
+def task_limits(config: Config) -> TaskLimits:
+    return TaskLimits(
+        max_unfinished_per_user=config.max_unfinished_per_user,
+        max_stored_per_user=config.max_stored_tasks_per_user,
+    )
+
+
 __all__ = [
     "FileStorage",
     "QueueLimits",
     "QueueSnapshot",
     "StorageInterface",
+    "TaskLimits",
     "TaskPage",
     "TaskQuery",
     "open_storage",
     "queue_limits",
+    "task_limits",
 ]

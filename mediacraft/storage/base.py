@@ -5,7 +5,13 @@ the same contract tests (``tests/test_storage_contract.py``).
 
 Queue operations are part of storage on purpose: claiming a task, and
 checking the waiting limits when queueing one, must be a single atomic step
-across every process sharing the data directory (SPEC F3).
+across every process sharing the data directory (SPEC F3). So is creating a
+task, which checks how many tasks the visitor already keeps.
+
+Claim order (:func:`fair_order`): higher priority first; within a priority
+the visitors take turns, the one served longest ago first, each visitor's own
+tasks oldest first. One visitor's long batch therefore never starves another
+visitor's single task.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..exceptions import InvalidTransition, QueueFull
-from ..tasks import Task, TaskStatus, User
+from ..exceptions import InvalidTransition, QueueFull, TooManyTasks
+from ..tasks import TERMINAL, Task, TaskStatus, User
 
 TaskMutation = Callable[[Task], None]
 UserMutation = Callable[[User], None]
@@ -52,6 +58,14 @@ class QueueLimits:
     max_queued_total: int
 
 
+@dataclass(frozen=True)
+class TaskLimits:
+    """What one visitor may keep: tasks not yet ended, and tasks stored at all."""
+
+    max_unfinished_per_user: int
+    max_stored_per_user: int
+
+
 @dataclass
 class QueueEntry:
     task_id: str
@@ -66,10 +80,15 @@ class QueueEntry:
 
 @dataclass
 class QueueSnapshot:
-    """Waiting tasks in claim order, and the tasks believed to be processing."""
+    """Waiting tasks in claim order, and the tasks believed to be processing.
+
+    ``turns`` maps a visitor to the time their last task was claimed (only
+    visitors with tasks waiting or running are kept).
+    """
 
     queued: list[QueueEntry] = field(default_factory=list)
     processing: list[QueueEntry] = field(default_factory=list)
+    turns: dict[str, str] = field(default_factory=dict)
 
     def position(self, task_id: str) -> int | None:
         for index, entry in enumerate(self.queued):
@@ -103,8 +122,13 @@ class StorageInterface(ABC):
         """The task, or None. A damaged record is moved aside and reported as None."""
 
     @abstractmethod
-    def create_task(self, task: Task) -> Task:
-        """Store a new task and add it to its user's index."""
+    def create_task(self, task: Task, limits: TaskLimits | None = None) -> Task:
+        """Store a new task and add it to its user's index.
+
+        With ``limits``, refuse (:class:`~mediacraft.exceptions.TooManyTasks`,
+        nothing stored) a task that would give its visitor more unfinished or
+        stored tasks than allowed; the check and the write are one atomic step.
+        """
 
     @abstractmethod
     def update_task(self, task_id: str, mutate: TaskMutation) -> Task:
@@ -123,6 +147,14 @@ class StorageInterface(ABC):
 
     @abstractmethod
     def tasks_by_status(self, *statuses: TaskStatus) -> list[Task]: ...
+
+    @abstractmethod
+    def user_task_states(self, user_id: str) -> dict[str, str]:
+        """``{task_id: status}`` of one user's tasks, without reading every task record.
+
+        Kept with the user (or derived from an index): cheap enough for every
+        event-stream tick and every ``/api/user/info``.
+        """
 
     @abstractmethod
     def all_task_ids(self) -> list[str]: ...
@@ -151,7 +183,14 @@ class StorageInterface(ABC):
 
     @abstractmethod
     def reconcile_queue(self) -> None:
-        """Drop index entries whose record no longer matches (after a crash)."""
+        """Make the queue index agree with the records it names (after a crash)."""
+
+    def rebuild_queue_index(self) -> None:
+        """Rebuild the queue index from the task records (when the index is lost).
+
+        Implementations whose queue *is* the records have nothing to do.
+        """
+        return None
 
     def close(self) -> None:
         """Release resources (database connections)."""
@@ -192,6 +231,51 @@ def apply_query(tasks: list[Task], query: TaskQuery) -> TaskPage:
     total = len(selected)
     page = selected[query.offset : query.offset + query.limit]
     return TaskPage(tasks=page, total=total, offset=query.offset, limit=query.limit)
+
+
+def fair_order(queued: list[QueueEntry], turns: dict[str, str]) -> list[QueueEntry]:
+    """Waiting tasks in the order the queue takes them.
+
+    Priority first (higher first). Within one priority the visitors take
+    turns: a round over the visitors, ordered by when each was last served
+    (never served first, then longest ago; ties by their oldest waiting task),
+    taking each visitor's oldest task per round.
+    """
+    by_priority: dict[int, list[QueueEntry]] = {}
+    for entry in sorted(queued, key=lambda e: e.queued_at):
+        by_priority.setdefault(entry.priority, []).append(entry)
+    ordered: list[QueueEntry] = []
+    for priority in sorted(by_priority, reverse=True):
+        per_user: dict[str, list[QueueEntry]] = {}
+        for entry in by_priority[priority]:
+            per_user.setdefault(entry.user_id, []).append(entry)
+        users = sorted(per_user, key=lambda u: (turns.get(u, ""), per_user[u][0].queued_at))
+        depth = max(len(entries) for entries in per_user.values())
+        for round_index in range(depth):
+            for user_id in users:
+                entries = per_user[user_id]
+                if round_index < len(entries):
+                    ordered.append(entries[round_index])
+    return ordered
+
+
+def active_users(snapshot: QueueSnapshot) -> set[str]:
+    return {e.user_id for e in snapshot.queued} | {e.user_id for e in snapshot.processing}
+
+
+def check_task_limits(states: dict[str, str], limits: TaskLimits) -> None:
+    """Refuse a new task when its visitor keeps too many (``states`` as user_task_states)."""
+    if len(states) + 1 > limits.max_stored_per_user:
+        raise TooManyTasks(
+            f"You keep {len(states)} tasks, the most allowed is {limits.max_stored_per_user}; "
+            "delete old tasks first"
+        )
+    unfinished = sum(1 for status in states.values() if TaskStatus(status) not in TERMINAL)
+    if unfinished + 1 > limits.max_unfinished_per_user:
+        raise TooManyTasks(
+            f"You have {unfinished} unfinished tasks, the most allowed is "
+            f"{limits.max_unfinished_per_user}; wait for them to finish or delete some"
+        )
 
 
 def check_requeue_allowed(task: Task, limits: QueueLimits | None) -> None:

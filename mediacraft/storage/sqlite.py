@@ -5,6 +5,7 @@ the columns the queries need, rewritten from the document on every write::
 
     tasks(task_id PK, user_id, status, priority, queued_at, created_at, doc)
     users(user_id PK, created_at, last_accessed, doc)
+    queue_turns(user_id PK, served_at)   when each visitor with work in the queue was last served
     damaged(id, kind, record_id, doc, error, moved_at)   records that failed to parse
 
 Why the shape differs from ``FileStorage`` while the behaviour does not:
@@ -12,9 +13,9 @@ Why the shape differs from ``FileStorage`` while the behaviour does not:
 * There is no separate queue index: ``status``/``priority``/``queued_at`` are
   columns of the task row, so the queue can never disagree with the records
   and ``reconcile_queue`` has nothing to repair.
-* ``User.tasks`` (the per-user index) is not stored in the user document but
-  read from ``tasks`` through the ``user_id`` index, in creation order; a
-  mutation of ``user.tasks`` in :meth:`update_user` is therefore ignored.
+* ``User.tasks`` and ``User.task_states`` (the per-user index) are not stored
+  in the user document but read from ``tasks`` through the ``user_id`` index,
+  in creation order; a mutation of either in :meth:`update_user` is ignored.
 * Every read-modify-write and every queue operation is one ``BEGIN IMMEDIATE``
   transaction: SQLite's single writer lock serialises them across threads and
   processes (so the limits hold across gunicorn workers), and a ``mutate``
@@ -39,20 +40,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import NotFound, StorageError
+from ..exceptions import NotFound, StorageError, StorageFull
 from ..tasks import Task, TaskStatus, User, is_uuid, utcnow
 from .base import (
     QueueEntry,
     QueueLimits,
     QueueSnapshot,
     StorageInterface,
+    TaskLimits,
     TaskMutation,
     TaskPage,
     TaskQuery,
     UserMutation,
     apply_query,
     check_requeue_allowed,
+    check_task_limits,
     check_waiting_limits,
+    fair_order,
 )
 
 log = logging.getLogger(__name__)
@@ -79,6 +83,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_user ON tasks (user_id);
 CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (status, priority DESC, queued_at);
+CREATE TABLE IF NOT EXISTS queue_turns (
+    user_id   TEXT PRIMARY KEY,
+    served_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS damaged (
     id        INTEGER PRIMARY KEY,
     kind      TEXT NOT NULL,
@@ -125,6 +133,16 @@ def _close_quietly(conn: sqlite3.Connection) -> None:
 
 class _Damaged(Exception):
     """A stored document that does not decode."""
+
+
+def _database_error(exc: sqlite3.Error, what: str) -> StorageError:
+    """A full or read-only database is the server's disk, said as such."""
+    text = str(exc).lower()
+    if "disk is full" in text or "database or disk is full" in text:
+        return StorageFull("The task could not be saved: the server's disk is full")
+    if "readonly" in text or "read-only" in text:
+        return StorageFull("The task could not be saved: the server's storage is read-only")
+    return StorageError(f"{what}: {exc}")
 
 
 class SQLiteStorage(StorageInterface):
@@ -266,7 +284,9 @@ class SQLiteStorage(StorageInterface):
             else:
                 conn.execute(f"SAVEPOINT sp{depth}")
         except sqlite3.OperationalError as exc:
-            raise StorageError(f"The database is busy, please try again ({exc})") from exc
+            if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+                raise StorageError(f"The database is busy, please try again ({exc})") from exc
+            raise _database_error(exc, "The database refused the change") from exc
         local.depth = depth + 1
         try:
             yield conn
@@ -289,7 +309,7 @@ class SQLiteStorage(StorageInterface):
         except sqlite3.Error as exc:
             if depth == 0 and conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise StorageError(f"Could not save the change: {exc}") from exc
+            raise _database_error(exc, "Could not save the change") from exc
         if depth == 0:
             self._flush_damage()
 
@@ -299,7 +319,7 @@ class SQLiteStorage(StorageInterface):
         try:
             yield
         except sqlite3.Error as exc:
-            raise StorageError(f"Database error: {exc}") from exc
+            raise _database_error(exc, "Database error") from exc
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -331,12 +351,13 @@ class SQLiteStorage(StorageInterface):
             self._quarantine("task", task_id, doc, exc)
             raise _Damaged(task_id) from exc
 
-    def _decode_user(self, user_id: str, doc: str, task_ids: list[str]) -> User:
+    def _decode_user(self, user_id: str, doc: str, states: dict[str, str]) -> User:
         try:
             data = json.loads(doc)
             if not isinstance(data, dict):
                 raise ValueError("record is not a JSON object")
-            data["tasks"] = task_ids
+            data["tasks"] = list(states)
+            data["task_states"] = states
             return User.from_dict(data)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             self._quarantine("user", user_id, doc, exc)
@@ -407,6 +428,7 @@ class SQLiteStorage(StorageInterface):
     def _put_user(conn: sqlite3.Connection, user: User) -> None:
         data = user.to_dict()
         data.pop("tasks", None)  # derived from the tasks table
+        data.pop("task_states", None)
         conn.execute(
             "INSERT INTO users (user_id, created_at, last_accessed, doc) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET created_at = excluded.created_at,"
@@ -431,11 +453,12 @@ class SQLiteStorage(StorageInterface):
         except _Damaged:
             raise NotFound("Task not found") from None
 
-    def _user_task_ids(self, conn: sqlite3.Connection, user_id: str) -> list[str]:
+    @staticmethod
+    def _user_states(conn: sqlite3.Connection, user_id: str) -> dict[str, str]:
         rows = conn.execute(
-            "SELECT task_id FROM tasks WHERE user_id = ? ORDER BY rowid", (user_id,)
+            "SELECT task_id, status FROM tasks WHERE user_id = ? ORDER BY rowid", (user_id,)
         ).fetchall()
-        return [r[0] for r in rows]
+        return {task_id: status for task_id, status in rows}
 
     def _tasks_from_rows(self, rows: list[tuple]) -> list[Task]:
         tasks = []
@@ -454,9 +477,9 @@ class SQLiteStorage(StorageInterface):
             row = conn.execute("SELECT doc FROM users WHERE user_id = ?", (user_id,)).fetchone()
             if row is None:
                 return None
-            task_ids = self._user_task_ids(conn, user_id)
+            states = self._user_states(conn, user_id)
         try:
-            return self._decode_user(user_id, row[0], task_ids)
+            return self._decode_user(user_id, row[0], states)
         except _Damaged:
             return None
 
@@ -470,7 +493,7 @@ class SQLiteStorage(StorageInterface):
             if row is not None:
                 try:
                     return self._decode_user(
-                        user.user_id, row[0], self._user_task_ids(conn, user.user_id)
+                        user.user_id, row[0], self._user_states(conn, user.user_id)
                     )
                 except _Damaged:
                     pass  # copied aside when this transaction ends; replaced below
@@ -485,7 +508,7 @@ class SQLiteStorage(StorageInterface):
             if row is None:
                 raise NotFound("User not found")
             try:
-                user = self._decode_user(user_id, row[0], self._user_task_ids(conn, user_id))
+                user = self._decode_user(user_id, row[0], self._user_states(conn, user_id))
             except _Damaged:
                 raise NotFound("User not found") from None
             mutate(user)
@@ -510,7 +533,7 @@ class SQLiteStorage(StorageInterface):
         tasks = self._tasks_from_rows(rows)
         return tasks[0] if tasks else None
 
-    def create_task(self, task: Task) -> Task:
+    def create_task(self, task: Task, limits: TaskLimits | None = None) -> Task:
         """Store the task; its user must exist (NotFound otherwise, and nothing is stored)."""
         if not is_uuid(task.task_id):
             raise NotFound("Task not found")
@@ -522,6 +545,10 @@ class SQLiteStorage(StorageInterface):
                 is None
             ):
                 raise NotFound("User not found")
+            if limits is not None:
+                states = self._user_states(conn, task.user_id)
+                if task.task_id not in states:
+                    check_task_limits(states, limits)
             self._put_task(conn, task)
         return task
 
@@ -562,6 +589,12 @@ class SQLiteStorage(StorageInterface):
     def all_task_ids(self) -> list[str]:
         return [r[0] for r in self._read("SELECT task_id FROM tasks ORDER BY rowid")]
 
+    def user_task_states(self, user_id: str) -> dict[str, str]:
+        if not is_uuid(user_id):
+            return {}
+        with self._reading() as conn:
+            return self._user_states(conn, user_id)
+
     def tasks_by_status(self, *statuses: TaskStatus) -> list[Task]:
         if statuses:
             values = tuple(dict.fromkeys(TaskStatus(s).value for s in statuses))
@@ -582,9 +615,11 @@ class SQLiteStorage(StorageInterface):
         processing = conn.execute(
             f"{columns} ORDER BY rowid", (TaskStatus.PROCESSING.value,)
         ).fetchall()
+        turns = dict(conn.execute("SELECT user_id, served_at FROM queue_turns").fetchall())
         return QueueSnapshot(
-            queued=[QueueEntry(*row) for row in queued],
+            queued=fair_order([QueueEntry(*row) for row in queued], turns),
             processing=[QueueEntry(*row) for row in processing],
+            turns=turns,
         )
 
     def queue_snapshot(self) -> QueueSnapshot:
@@ -615,28 +650,36 @@ class SQLiteStorage(StorageInterface):
 
     def claim_next(self, limits: QueueLimits, worker: dict) -> Task | None:
         with self._errors(), self._write() as conn:
-            processing = conn.execute(
-                "SELECT count(*) FROM tasks WHERE status = ?", (TaskStatus.PROCESSING.value,)
-            ).fetchone()[0]
-            if processing >= limits.max_total or limits.max_per_user <= 0:
+            snapshot = self._snapshot(conn)
+            if len(snapshot.processing) >= limits.max_total or limits.max_per_user <= 0:
                 return None
-            # Queued tasks of users below their limit, in claim order.
-            candidates = conn.execute(
-                "SELECT task_id, doc FROM tasks WHERE status = ? AND user_id NOT IN ("
-                " SELECT user_id FROM tasks WHERE status = ?"
-                " GROUP BY user_id HAVING count(*) >= ?)"
-                f" {QUEUE_ORDER}",
-                (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value, limits.max_per_user),
-            ).fetchall()
-            for task_id, doc in candidates:
+            running: dict[str, int] = {}
+            for entry in snapshot.processing:
+                running[entry.user_id] = running.get(entry.user_id, 0) + 1
+            for entry in snapshot.queued:  # already in fair claim order
+                if running.get(entry.user_id, 0) >= limits.max_per_user:
+                    continue
+                row = conn.execute(
+                    "SELECT doc FROM tasks WHERE task_id = ?", (entry.task_id,)
+                ).fetchone()
                 try:
-                    task = self._decode_task(task_id, doc)
+                    task = self._decode_task(entry.task_id, row[0])
                 except _Damaged:
                     continue
                 task.transition(TaskStatus.PROCESSING)
                 task.attempts += 1
                 task.worker = dict(worker, heartbeat_at=utcnow())
                 self._put_task(conn, task)
+                conn.execute(
+                    "INSERT INTO queue_turns (user_id, served_at) VALUES (?, ?)"
+                    " ON CONFLICT (user_id) DO UPDATE SET served_at = excluded.served_at",
+                    (task.user_id, utcnow()),
+                )
+                conn.execute(
+                    "DELETE FROM queue_turns WHERE user_id NOT IN ("
+                    " SELECT user_id FROM tasks WHERE status IN (?, ?))",
+                    (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value),
+                )
                 return task
             return None
 

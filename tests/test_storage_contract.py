@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mediacraft.exceptions import InvalidTransition, NotFound, QueueFull, StorageError
-from mediacraft.storage import FileStorage, QueueLimits, StorageInterface, TaskQuery
+from mediacraft.exceptions import InvalidTransition, NotFound, QueueFull, StorageError, TooManyTasks
+from mediacraft.storage import FileStorage, QueueLimits, StorageInterface, TaskLimits, TaskQuery
 from mediacraft.tasks import Task, TaskStatus, User, new_id
 
 
@@ -320,3 +320,102 @@ def test_record_that_is_json_but_no_task_does_not_stop_the_queue(
     assert not path.exists() and list((tmp_path / "damaged").iterdir())
     with pytest.raises(NotFound):
         storage.update_task(broken.task_id, lambda t: None)
+
+
+def test_visitors_take_turns_within_a_priority(storage: StorageInterface) -> None:
+    """One visitor's long batch does not starve another visitor's single task."""
+    limits = QueueLimits(max_per_user=3, max_total=3, max_queued_per_user=50, max_queued_total=500)
+    batcher, single, late = make_user(storage), make_user(storage), make_user(storage)
+    batch = [make_task(storage, batcher) for _ in range(12)]
+    storage.enqueue([t.task_id for t in batch], limits)
+    lone = make_task(storage, single)
+    storage.enqueue([lone.task_id], limits)
+    worker = {"id": "w", "pid": 1, "host": "h"}
+
+    first = [storage.claim_next(limits, worker) for _ in range(2)]
+    assert [t.user_id for t in first] == [batcher, single]  # the single task's turn comes 2nd
+    storage.enqueue([make_task(storage, late).task_id], limits)
+    lowered = make_task(storage, late, priority=-1)  # a visitor lowering their own task
+    storage.enqueue([lowered.task_id], limits)
+    snapshot = storage.queue_snapshot()
+    assert snapshot.queued[0].user_id == late  # never served: before the batcher's next
+    assert snapshot.queued[-1].task_id == lowered.task_id  # lower priority waits for all
+    assert snapshot.position(lowered.task_id) == len(snapshot.queued)
+
+    third = storage.claim_next(limits, worker)
+    assert third.user_id == late
+    for task in (*first, third):
+        storage.update_task(task.task_id, lambda t: t.transition(TaskStatus.COMPLETED))
+    rest = []
+    while (task := storage.claim_next(limits, worker)) is not None:
+        rest.append(task)
+        storage.update_task(task.task_id, lambda t: t.transition(TaskStatus.COMPLETED))
+    assert [t.task_id for t in rest[:-1]] == [t.task_id for t in batch[1:]]  # oldest first
+    assert rest[-1].task_id == lowered.task_id
+
+
+def test_task_limits_are_checked_when_a_task_is_created(storage: StorageInterface) -> None:
+    limits = TaskLimits(max_unfinished_per_user=2, max_stored_per_user=3)
+    user_id = make_user(storage)
+    first = storage.create_task(Task.new(user_id, "test_sleep"), limits)
+    storage.create_task(Task.new(user_id, "test_sleep"), limits)
+    refused = Task.new(user_id, "test_sleep")
+    with pytest.raises(TooManyTasks) as unfinished:
+        storage.create_task(refused, limits)
+    assert unfinished.value.status == 429 and "unfinished" in unfinished.value.message
+    assert storage.get_task(refused.task_id) is None
+    storage.update_task(first.task_id, lambda t: t.transition(TaskStatus.CANCELLED))
+    storage.create_task(Task.new(user_id, "test_sleep"), limits)  # an ended task frees a place
+    with pytest.raises(TooManyTasks) as stored:
+        storage.create_task(Task.new(user_id, "test_sleep"), limits)
+    assert "delete old tasks" in stored.value.message
+    assert len(storage.user_task_states(user_id)) == 3
+
+
+def test_user_task_states_follow_every_transition(storage: StorageInterface) -> None:
+    user_id = make_user(storage)
+    a, b = make_task(storage, user_id), make_task(storage, user_id)
+    assert storage.user_task_states(user_id) == {a.task_id: "created", b.task_id: "created"}
+    storage.enqueue([a.task_id, b.task_id], LIMITS)
+    claimed = storage.claim_next(LIMITS, {"id": "w", "pid": 1, "host": "h"})
+    storage.update_task(claimed.task_id, lambda t: t.transition(TaskStatus.FAILED))
+    other = b if claimed.task_id == a.task_id else a
+    assert storage.user_task_states(user_id) == {claimed.task_id: "failed", other.task_id: "queued"}
+    storage.delete_task(claimed.task_id)
+    assert storage.user_task_states(user_id) == {other.task_id: "queued"}
+    assert storage.get_user(user_id).task_states == {other.task_id: "queued"}
+    assert storage.user_task_states(new_id()) == {}
+
+
+def _lose_index(kind: str, storage: StorageInterface, root: Path) -> None:
+    """Damage whatever the implementation keeps as its queue index."""
+    if kind == "file":
+        (root / "index" / "queue.json").write_bytes(b'{"queued": [{"task_id": ')
+    else:
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(root / "mediacraft.sqlite3")) as conn, conn:
+            conn.execute("DROP INDEX tasks_queue")
+            conn.execute("DELETE FROM queue_turns")
+
+
+def test_a_lost_queue_index_loses_no_task(
+    kind: str, storage: StorageInterface, tmp_path: Path
+) -> None:
+    user_id, other = make_user(storage), make_user(storage)
+    waiting = [make_task(storage, user_id), make_task(storage, other)]
+    running = make_task(storage, other, name="running")
+    storage.enqueue([running.task_id], LIMITS)
+    assert storage.claim_next(LIMITS, {"id": "w", "pid": 1, "host": "h"}).task_id == running.task_id
+    storage.enqueue([t.task_id for t in waiting], LIMITS)
+    _lose_index(kind, storage, tmp_path)
+
+    snapshot = storage.queue_snapshot()  # rebuilt from the records, not read as empty
+    assert {e.task_id for e in snapshot.queued} == {t.task_id for t in waiting}
+    assert [e.task_id for e in snapshot.processing] == [running.task_id]
+    worker = {"id": "w2", "pid": 1, "host": "h"}
+    assert storage.claim_next(LIMITS, worker).task_id == waiting[0].task_id
+    assert storage.claim_next(LIMITS, worker) is None  # the other visitor is at their limit
+    storage.rebuild_queue_index()  # an explicit rebuild keeps the same truth
+    assert [e.task_id for e in storage.queue_snapshot().queued] == [waiting[1].task_id]

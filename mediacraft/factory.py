@@ -11,6 +11,8 @@ from typing import Any
 from flask import Flask
 
 from .config import Config
+from .events import StreamLimiter
+from .frameservice import FrameService
 from .queue import TaskQueue
 from .service import TaskService
 from .storage import StorageInterface, open_storage
@@ -27,11 +29,14 @@ class MediaCraft:
     storage: StorageInterface
     service: TaskService
     queue: TaskQueue | None
+    frames: FrameService | None = None
+    streams: StreamLimiter | None = None
 
 
 def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     """Build the app. ``test_config`` is a Config or overrides of its fields."""
     from . import api, health, identity, security
+    from .httprequest import MediaCraftRequest
     from .processors import load_processors
     from .secrets import load_or_create_secret
 
@@ -49,6 +54,7 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(Path(__file__).parent / "static"),
     )
+    app.request_class = MediaCraftRequest
     app.secret_key = load_or_create_secret(config.data_dir, config.secret_key)
     app.config.update(
         MEDIACRAFT=config,
@@ -62,7 +68,9 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     storage = open_storage(config)
     queue = TaskQueue(storage, config) if config.run_queue else None
     service = TaskService(storage, config, queue)
-    app.extensions["mediacraft"] = MediaCraft(config, storage, service, queue)
+    app.extensions["mediacraft"] = MediaCraft(
+        config, storage, service, queue, FrameService(config), StreamLimiter(config)
+    )
 
     security.init_app(app)
     identity.Identity(app)

@@ -19,6 +19,7 @@ from .queue import TaskQueue
 from .storage import StorageInterface, TaskPage, TaskQuery, queue_limits, task_limits
 from .storage.base import QueueSnapshot
 from .tasks import Task, TaskStatus, User, is_uuid
+from .uploads import upload_in_progress
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,11 @@ class TaskService:
         def apply(record: Task) -> None:
             if record.status not in (TaskStatus.UPLOADED, TaskStatus.CREATED):
                 raise InvalidTransition(f"A {record.status.value} task cannot be configured")
+            if upload_in_progress(record):
+                raise InvalidTransition(
+                    "An upload to this task is still being stored; configure it when it has "
+                    "finished"
+                )
             processor.validate_config(record, payload, self.config)
             record.metadata["configured"] = True
             record.stage = "waiting"

@@ -285,8 +285,8 @@ def test_cancel_retry_and_delete_selected_from_the_list(page, server, origin) ->
         wait_for_status(page, task_id, "cancelled")
     finally:
         origin.latency = 0.0
-    with page.expect_request(lambda r: r.url.endswith(f"/api/tasks/{task_id}/events")):
-        item.get_by_role("button", name="Retry Slow show").click()  # followed live (SSE)
+    with page.expect_request(lambda r: r.url.endswith(f"/api/events?task_id={task_id}")):
+        item.get_by_role("button", name="Retry Slow show").click()  # the visitor's one stream
     wait_for_status(page, task_id, "completed")
     before = page.locator(".task-item").count()
     assert page.get_by_role("button", name="Delete selected").is_disabled()

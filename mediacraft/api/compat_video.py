@@ -17,9 +17,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 
 from ..exceptions import InvalidTransition, ValidationError
-from ..media import extract_frame
 from ..tasks import Task, TaskStatus
-from ..uploads import accept_uploads
+from ..uploads import accept_uploads, receiving
 from . import media as media_api
 from . import tasks as tasks_api
 from .envelope import envelope, json_body
@@ -48,7 +47,7 @@ def _create_with_uploads(task_type: str, files: list, configure: dict[str, Any] 
     name = request.form.get("name", "")
     task = ext.service.create(g.user_id, {"task_type": task_type, "name": name})
     try:
-        task = accept_uploads(ext.storage, ext.config, task, files, request.content_length)
+        task = accept_uploads(ext.storage, ext.config, task, files)
         if configure is not None:
             task = ext.service.configure(g.user_id, task.task_id, configure)
     except BaseException:
@@ -91,12 +90,13 @@ def video_status(task: Task) -> dict[str, Any]:
 
 @bp.post("/upload")
 def upload():  # noqa: ANN201
-    files = _files()
-    if not files:
-        raise ValidationError("Send the video in the multipart field 'file'")
-    if len(files) > 1:
-        raise ValidationError("Send one video; use /api/video/merge for several clips")
-    task = _create_with_uploads("watermark_removal", files, None)
+    with receiving(_ext().config, g.user_id, request):
+        files = _files()
+        if not files:
+            raise ValidationError("Send the video in the multipart field 'file'")
+        if len(files) > 1:
+            raise ValidationError("Send one video; use /api/video/merge for several clips")
+        task = _create_with_uploads("watermark_removal", files, None)
     return envelope(
         {
             "video_id": task.task_id,
@@ -135,7 +135,7 @@ def frame(video_id: str, index: int) -> Response:
     t = request.args.get("t")
     if t not in (None, ""):
         return media_api.frame(video_id)  # ?t= wins over the index in the path
-    jpeg = extract_frame(task.inputs[0]["path"], index=index)
+    jpeg = _ext().frames.frame(g.user_id, task.inputs[0]["path"], index=index)
     response = Response(jpeg, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "private, max-age=3600"
     response.vary.add("Cookie")
@@ -186,15 +186,16 @@ def _order(raw: str | None, count: int) -> list[int] | None:
 
 @bp.post("/merge")
 def merge():  # noqa: ANN201
-    files = _files()
-    if len(files) < 2:
-        raise ValidationError("A merge needs at least 2 clips in the multipart field 'file'")
-    limit = _ext().config.max_clips
-    if len(files) > limit:
-        raise ValidationError(f"A merge takes at most {limit} clips; {len(files)} sent")
-    order = _order(request.form.get("order"), len(files))
-    payload: dict[str, Any] = {} if order is None else {"order": order}
-    task = _create_with_uploads("video_merge", files, payload)
+    with receiving(_ext().config, g.user_id, request):
+        files = _files()
+        if len(files) < 2:
+            raise ValidationError("A merge needs at least 2 clips in the multipart field 'file'")
+        limit = _ext().config.max_clips
+        if len(files) > limit:
+            raise ValidationError(f"A merge takes at most {limit} clips; {len(files)} sent")
+        order = _order(request.form.get("order"), len(files))
+        payload: dict[str, Any] = {} if order is None else {"order": order}
+        task = _create_with_uploads("video_merge", files, payload)
     return envelope(video_status(task), message="Merge queued")
 
 

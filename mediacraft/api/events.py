@@ -1,57 +1,57 @@
-"""``GET /api/tasks/{id}/events``: a task's progress as Server-Sent Events.
+"""Live updates as Server-Sent Events (``mediacraft/events.py`` has the stream and its limits).
 
-Sends the task (as ``/status`` shows it) whenever its record changes, a
-comment line as keep-alive, and closes once the task has ended or after
-``STREAM_SECONDS`` (EventSource reconnects by itself). Reads are cheap: one
-record read per tick.
+* ``GET /api/events``: one stream per visitor for all their tasks
+  (``?task_id=a,b`` narrows it to those tasks) — what the pages use.
+* ``GET /api/tasks/{id}/events``: one task, closing once it has ended
+  (kept for API clients).
+
+Both count against the per-visitor and per-process caps: past them the
+answer is 429 in the envelope, before any thread is held.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterator
+from flask import Blueprint, Response, current_app, g, request
 
-from flask import Blueprint, Response, current_app, g, stream_with_context
+from ..events import task_events
+from ..exceptions import ValidationError
+from ..tasks import is_uuid
 
-bp = Blueprint("events_api", __name__, url_prefix="/api/tasks")
+bp = Blueprint("events_api", __name__, url_prefix="/api")
 
-TICK_SECONDS = 0.5
-KEEPALIVE_SECONDS = 15.0
-STREAM_SECONDS = 300.0
+MAX_WATCHED = 100
 
 
-@bp.get("/<task_id>/events")
-def events(task_id: str) -> Response:
-    service = current_app.extensions["mediacraft"].service
-    user_id = g.user_id
-    service.get_owned(user_id, task_id)  # 404 before the stream starts
-
-    def stream() -> Iterator[str]:
-        last_seen = None
-        last_sent = time.monotonic()
-        started = last_sent
-        yield "retry: 2000\n\n"
-        while time.monotonic() - started < STREAM_SECONDS:
-            task = service.storage.get_task(task_id)
-            if task is None or task.user_id != user_id:
-                yield "event: gone\ndata: {}\n\n"
-                return
-            stamp = (task.updated_at, task.status, task.progress)
-            if stamp != last_seen:
-                last_seen = stamp
-                last_sent = time.monotonic()
-                payload = json.dumps(service.describe(task), ensure_ascii=False)
-                yield f"event: task\ndata: {payload}\n\n"
-                if task.status.is_terminal:
-                    yield "event: end\ndata: {}\n\n"
-                    return
-            elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-                last_sent = time.monotonic()
-                yield ": keep-alive\n\n"
-            time.sleep(TICK_SECONDS)
-
-    response = Response(stream_with_context(stream()), mimetype="text/event-stream")
+def _stream(body, release) -> Response:  # noqa: ANN001
+    response = Response(body, mimetype="text/event-stream")
+    response.call_on_close(release)  # also when the client left before the first byte
     response.headers["Cache-Control"] = "no-cache, private"
     response.headers["X-Accel-Buffering"] = "no"
+    response.vary.add("Cookie")
     return response
+
+
+def _watched() -> list[str] | None:
+    raw = request.args.get("task_id", "")
+    if not raw:
+        return None
+    ids = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if len(ids) > MAX_WATCHED:
+        raise ValidationError(f"task_id names at most {MAX_WATCHED} tasks")
+    return [task_id for task_id in ids if is_uuid(task_id)]
+
+
+@bp.get("/events")
+def visitor_events() -> Response:
+    ext = current_app.extensions["mediacraft"]
+    only = _watched()
+    release = ext.streams.open(g.user_id)
+    return _stream(task_events(ext.service, g.user_id, only), release)
+
+
+@bp.get("/tasks/<task_id>/events")
+def events(task_id: str) -> Response:
+    ext = current_app.extensions["mediacraft"]
+    ext.service.get_owned(g.user_id, task_id)  # 404 before the stream starts
+    release = ext.streams.open(g.user_id)
+    return _stream(task_events(ext.service, g.user_id, [task_id], end_when_done=True), release)

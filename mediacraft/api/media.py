@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, request
 
 from ..exceptions import ValidationError
-from ..media import extract_frame
-from ..uploads import accept_uploads
+from ..uploads import accept_uploads, receiving
 from .envelope import envelope
 
 bp = Blueprint("media_api", __name__, url_prefix="/api/tasks")
@@ -15,9 +14,10 @@ bp = Blueprint("media_api", __name__, url_prefix="/api/tasks")
 @bp.post("/<task_id>/upload")
 def upload(task_id: str):  # noqa: ANN201
     ext = current_app.extensions["mediacraft"]
-    task = ext.service.get_owned(g.user_id, task_id)
-    files = request.files.getlist("file")
-    task = accept_uploads(ext.storage, ext.config, task, files, request.content_length)
+    task = ext.service.get_owned(g.user_id, task_id)  # 404 before the body is read
+    with receiving(ext.config, g.user_id, request):
+        files = request.files.getlist("file")
+        task = accept_uploads(ext.storage, ext.config, task, files)
     return envelope(ext.service.describe(task), message="Upload accepted")
 
 
@@ -54,7 +54,9 @@ def frame(task_id: str) -> Response:
         if not t >= 0:
             raise ValidationError("t must be at least 0")
     max_width = _int_arg("max_width", minimum=16)
-    jpeg = extract_frame(task.inputs[clip]["path"], index=index, t=t, max_width=max_width)
+    jpeg = ext.frames.frame(
+        g.user_id, task.inputs[clip]["path"], index=index, t=t, max_width=max_width
+    )
     response = Response(jpeg, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "private, max-age=3600"
     response.vary.add("Cookie")

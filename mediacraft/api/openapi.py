@@ -88,6 +88,7 @@ def query(name: str, schema: dict[str, Any], description: str = "") -> dict[str,
 
 
 TASK = {"$ref": "#/components/schemas/Task"}
+EVENT_STREAM = {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
 CREATE_BODY = {
     "type": "object",
     "required": ["task_type"],
@@ -95,7 +96,7 @@ CREATE_BODY = {
         "task_type": {"type": "string", "enum": ["download", "watermark_removal", "video_merge"]},
         "name": {"type": "string", "maxLength": 200},
         "url": {"type": "string", "description": "http(s) URL (download)"},
-        "priority": {"type": "integer", "minimum": -100, "maximum": 100},
+        "priority": {"type": "integer", "minimum": -100, "maximum": 0},
         "options": {
             "type": "object",
             "description": "download options: quality (best, worst, 720p, bandwidth), "
@@ -163,12 +164,12 @@ BATCH_BODY = {
                     "url": {"type": "string"},
                     "name": {"type": "string", "maxLength": 200},
                     "options": {"type": "object", "description": "overrides the batch options"},
-                    "priority": {"type": "integer", "minimum": -100, "maximum": 100},
+                    "priority": {"type": "integer", "minimum": -100, "maximum": 0},
                 },
             },
         },
         "options": {"type": "object", "description": "download options for every input"},
-        "priority": {"type": "integer", "minimum": -100, "maximum": 100},
+        "priority": {"type": "integer", "minimum": -100, "maximum": 0},
     },
 }
 BATCH_COUNTS = {
@@ -281,10 +282,26 @@ def paths() -> dict[str, Any]:
         },
         "/api/tasks/{task_id}/events": {
             "get": op(
-                "Server-Sent Events with the task's progress until it ends",
+                "Server-Sent Events with the task's progress until it ends "
+                "(429 past the per-visitor or per-process stream cap)",
                 "tasks",
                 params=[TASK_ID],
-                raw={"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                raw=EVENT_STREAM,
+            )
+        },
+        "/api/events": {
+            "get": op(
+                "Server-Sent Events for all the visitor's tasks: 'task' when one changes, "
+                "'gone' when one is deleted (429 past the stream caps: poll instead)",
+                "tasks",
+                params=[
+                    query(
+                        "task_id",
+                        {"type": "string"},
+                        "comma-separated task ids to follow (default: all the visitor's tasks)",
+                    )
+                ],
+                raw=EVENT_STREAM,
             )
         },
         "/api/tasks/{task_id}/cancel": {

@@ -8,10 +8,18 @@ from __future__ import annotations
 from .ffmpeg import FfmpegResult, ffmpeg_exe, run_ffmpeg
 from .frames import extract_frame
 from .output import atomic_output
-from .probe import ALLOWED_FORMATS, MediaInfo, media_metadata, probe, probe_upload
+from .probe import (
+    ALLOWED_FORMATS,
+    DecodeBudget,
+    MediaInfo,
+    media_metadata,
+    probe,
+    probe_upload,
+)
 
 __all__ = [
     "ALLOWED_FORMATS",
+    "DecodeBudget",
     "FfmpegResult",
     "MediaInfo",
     "atomic_output",

@@ -10,13 +10,14 @@ screen recorders and encoders produce) and the nearest frame otherwise.
 from __future__ import annotations
 
 import os
+import time
 from fractions import Fraction
 from typing import Any
 
 import av
 
 from ..exceptions import MediaError, ValidationError
-from .probe import _video_stream, open_local
+from .probe import DEFAULT_BUDGET, DecodeBudget, _video_stream, decoder_options, open_local
 
 JPEG_QUALITY = ("2", "4")  # qmin, qmax of the mjpeg encoder (lower is better)
 
@@ -26,13 +27,19 @@ def extract_frame(
     index: int | None = None,
     t: float | None = None,
     max_width: int | None = None,
+    *,
+    time_limit: float | None = None,
+    budget: DecodeBudget = DEFAULT_BUDGET,
 ) -> bytes:
     """Frame number ``index`` (0-based) or the frame shown at ``t`` seconds, as JPEG bytes.
 
     Exactly one of ``index`` / ``t`` may be given (neither: the first frame).
     ``max_width`` scales the picture down (aspect kept); coordinates picked on
-    a scaled frame must be scaled back by the caller.
+    a scaled frame must be scaled back by the caller. ``time_limit`` (seconds)
+    bounds the decoding: a file with keyframes far apart may need every frame
+    from the last keyframe decoded; past the limit the search gives up.
     """
+    deadline = None if time_limit is None else time.monotonic() + time_limit
     if index is not None and t is not None:
         raise ValidationError("give either a frame index or a time, not both")
     if max_width is not None and (not isinstance(max_width, int) or max_width < 16):
@@ -45,7 +52,11 @@ def extract_frame(
         stream = _video_stream(container)
         if stream is None:
             raise MediaError("the file has no video stream")
-        frame = _find_frame(container, stream, _target_time(container, stream, index, t))
+        if stream.codec_context.width * stream.codec_context.height > budget.max_pixels:
+            raise MediaError("the video's frames are larger than the server decodes")
+        stream.codec_context.options = decoder_options(budget)
+        target = _target_time(container, stream, index, t)
+        frame = _find_frame(container, stream, target, deadline, time_limit)
         return encode_jpeg(frame, max_width)
 
 
@@ -78,7 +89,13 @@ def _duration(container: Any, stream: Any) -> float:
     return 0.0
 
 
-def _find_frame(container: Any, stream: Any, seconds: float) -> av.VideoFrame:
+def _find_frame(
+    container: Any,
+    stream: Any,
+    seconds: float,
+    deadline: float | None = None,
+    time_limit: float | None = None,
+) -> av.VideoFrame:
     """Decode forward from the keyframe before ``seconds``; the first frame at/after it.
 
     If the demuxer landed after the wanted time (imprecise seeking, e.g. in
@@ -95,13 +112,19 @@ def _find_frame(container: Any, stream: Any, seconds: float) -> av.VideoFrame:
         else:
             seek_to = max(start, target - int(back / tb))
             container.seek(seek_to, stream=stream, backward=True, any_frame=False)
-        frame = _decode_until(container, stream, target - half_frame)
+        frame = _decode_until(container, stream, target - half_frame, deadline, time_limit)
         if frame is not None and (frame[1] or back is None):
             return frame[0]
     raise MediaError("the frame could not be decoded")
 
 
-def _decode_until(container: Any, stream: Any, threshold: int) -> tuple[Any, bool] | None:
+def _decode_until(
+    container: Any,
+    stream: Any,
+    threshold: int,
+    deadline: float | None = None,
+    time_limit: float | None = None,
+) -> tuple[Any, bool] | None:
     """(frame, landed_before) for the first frame with pts >= threshold.
 
     ``landed_before`` says the first decoded frame was at or before the target, i.e.
@@ -118,6 +141,11 @@ def _decode_until(container: Any, stream: Any, threshold: int) -> tuple[Any, boo
             last = frame
             if frame.pts >= threshold:
                 return frame, first_pts <= threshold
+            if deadline is not None and time.monotonic() > deadline:
+                raise MediaError(
+                    f"finding this frame took longer than {time_limit:g} s (the video has "
+                    "few keyframes); choose a frame nearer the start"
+                )
     except av.FFmpegError:
         if last is None:
             raise MediaError("the frame could not be decoded") from None

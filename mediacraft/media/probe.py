@@ -1,10 +1,16 @@
 """Probe media files with PyAV, and refuse uploads that are not plain local videos.
 
-Safety (RELIABILITY.md, "Uploads and ffmpeg"): files are opened with
-``format_whitelist`` and ``protocol_whitelist=file``. The whitelist is applied
-by libavformat right after format detection and *before* the demuxer reads its
-header, so an HLS playlist, an ffconcat script or an image renamed ``.mp4`` is
-refused without any of the files or URLs it names ever being opened.
+Safety: files are opened with ``format_whitelist`` and
+``protocol_whitelist=file``. The whitelist is applied by libavformat right
+after format detection and *before* the demuxer reads its header, so an HLS
+playlist, an ffconcat script or an image renamed ``.mp4`` is refused without
+any of the files or URLs it names ever being opened.
+
+Decoding has a budget (:class:`DecodeBudget`): a tiny file can announce a
+frame of 10000x10000 pixels (half a gigabyte to decode), hundreds of
+streams, or millions of frames. The header's figures are checked before any
+frame is decoded, and the decoder itself is opened with ``max_pixels`` so a
+picture larger than its header said is refused by libavcodec.
 """
 
 from __future__ import annotations
@@ -19,6 +25,32 @@ from typing import Any
 import av
 
 from ..exceptions import MediaError
+
+
+@dataclass(frozen=True)
+class DecodeBudget:
+    """What the server agrees to decode of one upload."""
+
+    max_pixels: int = 7680 * 4320  # one frame: 8K UHD
+    max_streams: int = 16
+    max_frames: int = 10_000_000
+
+    @classmethod
+    def from_config(cls, config: Any) -> DecodeBudget:
+        return cls(
+            max_pixels=int(config.max_video_pixels),
+            max_streams=int(config.max_video_streams),
+            max_frames=int(config.max_video_frames),
+        )
+
+
+DEFAULT_BUDGET = DecodeBudget()
+
+
+def decoder_options(budget: DecodeBudget = DEFAULT_BUDGET) -> dict[str, str]:
+    """Options for a decoder opened on untrusted input (libavcodec checks each picture)."""
+    return {"max_pixels": str(budget.max_pixels)}
+
 
 #: demuxers an upload may use (libavformat short names)
 ALLOWED_FORMATS: tuple[str, ...] = (
@@ -105,16 +137,20 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     return _probe(path, formats=ALLOWED_FORMATS)
 
 
-def probe_upload(path: str | os.PathLike[str]) -> MediaInfo:
+def probe_upload(path: str | os.PathLike[str], budget: DecodeBudget = DEFAULT_BUDGET) -> MediaInfo:
     """Probe an uploaded file, accepting only :data:`ALLOWED_FORMATS` with a video stream
-    whose first frame decodes.
+    within ``budget`` whose first frame decodes.
     """
-    info = _probe(path, formats=ALLOWED_FORMATS)
-    _check_first_frame(path)
+    info = _probe(path, formats=ALLOWED_FORMATS, budget=budget)
+    _check_first_frame(path, budget)
     return info
 
 
-def _probe(path: str | os.PathLike[str], formats: tuple[str, ...] | None) -> MediaInfo:
+def _probe(
+    path: str | os.PathLike[str],
+    formats: tuple[str, ...] | None,
+    budget: DecodeBudget | None = None,
+) -> MediaInfo:
     path = Path(path)
     if not path.is_file():
         raise MediaError("uploaded file is missing")
@@ -127,7 +163,34 @@ def _probe(path: str | os.PathLike[str], formats: tuple[str, ...] | None) -> Med
         if video is None:
             raise MediaError("uploaded file is not a video: it has no video stream")
         audio = container.streams.audio[0] if container.streams.audio else None
-        return _describe(path, container, video, audio)
+        info = _describe(path, container, video, audio)
+        if budget is not None:
+            check_budget(info, len(container.streams), budget)
+        return info
+
+
+def check_budget(info: MediaInfo, streams: int, budget: DecodeBudget) -> None:
+    """Refuse a video whose header promises more than the server decodes."""
+    pixels = info.width * info.height
+    if pixels > budget.max_pixels:
+        raise MediaError(
+            f"the video's frames are too large: {info.width}x{info.height} is "
+            f"{pixels:,} pixels, the limit is {budget.max_pixels:,} (8K is 7680x4320)"
+        )
+    if streams > budget.max_streams:
+        raise MediaError(
+            f"the file has {streams} streams; at most {budget.max_streams} are accepted"
+        )
+    if info.frame_count > budget.max_frames:
+        raise MediaError(
+            f"the video claims {info.frame_count:,} frames; at most {budget.max_frames:,} "
+            "are accepted"
+        )
+    if not info.frame_count_estimated and info.frame_count > max(info.size, 1):
+        raise MediaError(
+            f"the video claims {info.frame_count:,} frames in {info.size:,} bytes, "
+            "which no real video does"
+        )
 
 
 def _video_stream(container: Any) -> Any:
@@ -183,11 +246,12 @@ def _hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def _check_first_frame(path: str | os.PathLike[str]) -> None:
+def _check_first_frame(path: str | os.PathLike[str], budget: DecodeBudget) -> None:
     """Decode one frame: a file whose header looks right but holds no picture is refused."""
     try:
         with open_local(path) as container:
             video = _video_stream(container)
+            video.codec_context.options = decoder_options(budget)
             for _frame in container.decode(video):
                 return
     except av.FFmpegError:

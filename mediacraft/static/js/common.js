@@ -138,77 +138,117 @@
     return hints.generic;
   }
 
-  /* Follow a task: Server-Sent Events, falling back to polling its status. */
-  function watchTask(taskId, onUpdate, options) {
+  /* Follow tasks over the visitor's one event stream (/api/events), falling back to
+     polling their status when the server refuses the stream (429: too many open) or it
+     keeps failing. Stops by itself once every task has ended. */
+  function watchTasks(taskIds, onUpdate, options) {
     options = options || {};
     var stopped = false;
     var source = null;
     var timer = null;
     var failures = 0;
+    var streamErrors = 0;
     var interval = options.interval || 2000;
+    var pending = {};
+    taskIds.forEach(function (id) {
+      pending[id] = true;
+    });
 
     function stop() {
       stopped = true;
       if (source) source.close();
+      source = null;
       if (timer) clearTimeout(timer);
     }
 
+    function settle(id) {
+      delete pending[id];
+      if (!Object.keys(pending).length) stop();
+    }
+
     function deliver(task) {
-      if (stopped) return;
+      if (stopped || !pending[task.task_id]) return;
       onUpdate(task);
-      if (TERMINAL[task.status]) stop();
+      if (TERMINAL[task.status]) settle(task.task_id);
+    }
+
+    function gone(id) {
+      if (stopped || !pending[id]) return;
+      settle(id);
+      if (options.onGone) options.onGone(id);
     }
 
     function poll() {
+      timer = null;
       if (stopped) return;
-      api("GET", "/api/tasks/" + encodeURIComponent(taskId) + "/status").then(
-        function (task) {
-          failures = 0;
-          deliver(task);
-          if (!stopped) timer = setTimeout(poll, interval);
-        },
-        function (error) {
-          if (error && error.code === 404) {
-            stop();
-            if (options.onGone) options.onGone();
-            return;
-          }
-          failures += 1;
-          timer = setTimeout(poll, Math.min(30000, interval * (1 + failures)));
-        }
-      );
+      var ids = Object.keys(pending);
+      Promise.all(
+        ids.map(function (id) {
+          return api("GET", "/api/tasks/" + encodeURIComponent(id) + "/status").then(
+            function (task) {
+              failures = 0;
+              deliver(task);
+            },
+            function (error) {
+              if (error && error.code === 404) gone(id);
+              else failures += 1;
+            }
+          );
+        })
+      ).then(function () {
+        if (!stopped) timer = setTimeout(poll, Math.min(30000, interval * (1 + failures)));
+      });
+    }
+
+    function fallBack() {
+      if (source) source.close();
+      source = null;
+      if (!stopped && !timer) poll();
     }
 
     if (window.EventSource && !options.pollOnly) {
-      source = new EventSource("/api/tasks/" + encodeURIComponent(taskId) + "/events");
+      var url = "/api/events?task_id=" + taskIds.map(encodeURIComponent).join(",");
+      source = new EventSource(url);
       source.addEventListener("task", function (event) {
+        streamErrors = 0;
         try {
           deliver(JSON.parse(event.data));
         } catch (e) {
           /* ignore a malformed event */
         }
       });
-      source.addEventListener("end", function () {
-        /* the task ended: make sure its final state is shown, then stop */
-        if (source) source.close();
-        source = null;
-        if (!stopped) poll();
-      });
-      source.addEventListener("gone", function () {
-        stop();
-        if (options.onGone) options.onGone();
+      source.addEventListener("gone", function (event) {
+        try {
+          gone(JSON.parse(event.data).task_id);
+        } catch (e) {
+          /* ignore a malformed event */
+        }
       });
       source.onerror = function () {
-        /* The stream dropped (proxy, server limit, network): poll instead. */
         if (stopped) return;
-        if (source) source.close();
-        source = null;
-        if (!timer) poll();
+        streamErrors += 1;
+        /* CLOSED: refused (429) or not a stream; CONNECTING: the browser retries,
+           which is fine after the server's periodic end, not when it keeps failing. */
+        if (!source || source.readyState === EventSource.CLOSED || streamErrors > 3) fallBack();
       };
     } else {
       poll();
     }
     return { stop: stop };
+  }
+
+  /* Follow one task (see watchTasks); options.onGone is called when it is deleted. */
+  function watchTask(taskId, onUpdate, options) {
+    options = options || {};
+    return watchTasks([taskId], onUpdate, {
+      interval: options.interval,
+      pollOnly: options.pollOnly,
+      onGone: options.onGone
+        ? function () {
+            options.onGone();
+          }
+        : null,
+    });
   }
 
   /* Upload files with XMLHttpRequest so the page can show upload progress. */
@@ -259,6 +299,7 @@
     label: label,
     hintFor: hintFor,
     watchTask: watchTask,
+    watchTasks: watchTasks,
     upload: upload,
     setBusy: setBusy,
     isTerminal: function (status) {

@@ -4,7 +4,6 @@
   var MC = window.MC;
   var T = MC.T;
   var PER_PAGE = 20;
-  var MAX_STREAMS = 3; /* browsers allow ~6 connections per host: poll the rest */
 
   function $(id) {
     return document.getElementById(id);
@@ -15,8 +14,7 @@
     page: Math.max(1, parseInt(params.get("page") || "1", 10) || 1),
     pages: 1,
     tasks: [],
-    watchers: {},
-    pollTimer: null,
+    watcher: null,
     highlight: params.get("created"),
   };
   var list = $("task-list");
@@ -277,37 +275,31 @@
 
   /* --- live progress: SSE for a few tasks, polling the page for the others ---------- */
   function stopWatching() {
-    Object.keys(state.watchers).forEach(function (id) {
-      state.watchers[id].stop();
-    });
-    state.watchers = {};
-    clearTimeout(state.pollTimer);
+    if (state.watcher) state.watcher.stop();
+    state.watcher = null;
   }
 
   function itemFor(id) {
     return list.querySelector('[data-task-id="' + id + '"]');
   }
 
+  /* One event stream for every running or waiting task of the page (the server
+     refuses a second one per visitor past its cap; MC.watchTasks then polls). */
   function watchActive() {
     var active = state.tasks.filter(function (t) {
       return !MC.isTerminal(t.status) && t.status !== "created" && t.status !== "uploaded";
     });
-    var streamed = 0;
-    var needsPolling = false;
-    active.forEach(function (task) {
-      if (streamed >= MAX_STREAMS || !window.EventSource) {
-        needsPolling = true;
-        return;
-      }
-      streamed += 1;
-      state.watchers[task.task_id] = MC.watchTask(task.task_id, function (fresh) {
+    if (!active.length) return;
+    state.watcher = MC.watchTasks(
+      active.map(function (t) {
+        return t.task_id;
+      }),
+      function (fresh) {
         var item = itemFor(fresh.task_id);
         if (item) update(item, fresh);
-      }, { onGone: load });
-    });
-    if (needsPolling) {
-      state.pollTimer = setTimeout(load, 3000);
-    }
+      },
+      { onGone: load }
+    );
   }
 
   /* --- filters and pages ------------------------------------------------------------ */

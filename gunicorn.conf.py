@@ -4,6 +4,15 @@ Each worker process runs its own task queue; the limits hold across them
 because claiming a task is an atomic step in storage. On SIGTERM (or any
 worker exit) running tasks are interrupted, checkpoint, and return to the
 queue for the next process to pick up.
+
+Connections (gthread): a request occupies one of ``threads`` while it runs;
+an idle keep-alive connection waits in the worker's poller without a thread,
+up to ``worker_connections`` per process. Live event streams hold a thread for
+as long as they are open, so the app caps them below ``threads`` (it learns
+the number from ``MEDIACRAFT_GUNICORN_THREADS``, exported here). ``keepalive``
+is long on purpose: a client that polls reuses its connection, and when the
+server closes an idle one at the moment the client sends on it, that request
+fails — the longer the idle allowance, the rarer that race (nginx uses 75 s).
 """
 
 from __future__ import annotations
@@ -15,7 +24,11 @@ import threading
 bind = os.environ.get("MEDIACRAFT_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("MEDIACRAFT_GUNICORN_WORKERS", "2"))
 worker_class = "gthread"  # threads serve long-lived event streams without blocking polls
-threads = int(os.environ.get("MEDIACRAFT_GUNICORN_THREADS", "16"))
+threads = int(os.environ.get("MEDIACRAFT_GUNICORN_THREADS", "64"))
+os.environ["MEDIACRAFT_GUNICORN_THREADS"] = str(threads)  # read by the app in each worker
+keepalive = int(os.environ.get("MEDIACRAFT_GUNICORN_KEEPALIVE", "75"))
+worker_connections = int(os.environ.get("MEDIACRAFT_GUNICORN_CONNECTIONS", "1000"))
+backlog = 2048
 timeout = int(os.environ.get("MEDIACRAFT_GUNICORN_TIMEOUT", "120"))
 graceful_timeout = int(os.environ.get("MEDIACRAFT_GUNICORN_GRACEFUL_TIMEOUT", "30"))
 preload_app = False  # every worker builds its own app and queue
@@ -24,6 +37,9 @@ limit_request_line = 8190
 
 
 def _stop_queue(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
+    from mediacraft.events import STOPPING
+
+    STOPPING.set()  # open event streams end now instead of holding the shutdown
     app = getattr(worker, "wsgi", None)
     extension = getattr(app, "extensions", {}).get("mediacraft") if app else None
     if extension is not None and extension.queue is not None:

@@ -1,4 +1,13 @@
-"""Retention: expire finished tasks and idle users, sweep orphaned temporary files.
+"""Retention: expire finished tasks, abandoned unfinished ones and idle users; sweep leftovers.
+
+* finished tasks older than ``RETENTION_DAYS``, with their files;
+* tasks left ``created``/``uploaded`` (never configured) for more than
+  ``UNFINISHED_TTL_HOURS``, with their uploads: an abandoned upload holds
+  quota and disk;
+* users idle for ``RETENTION_DAYS`` with no task left;
+* orphaned work/upload/result folders, directories detached into
+  ``data/trash``, temp files of killed writers, and the per-record lock files
+  of the earlier storage layout (locks are striped now).
 
 Run by ``mediacraft cleanup`` (e.g. daily from cron) and at most hourly by
 the task queue's dispatcher.
@@ -19,6 +28,8 @@ from .exceptions import NotFound
 from .paths import TaskPaths, dir_size
 from .storage import StorageInterface
 from .tasks import TERMINAL, TaskStatus, is_uuid, parse_time
+
+UNFINISHED = (TaskStatus.CREATED, TaskStatus.UPLOADED)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +57,7 @@ def cleanup(
 ) -> CleanupReport:
     now = now or datetime.now(timezone.utc)
     cutoff = now - timedelta(days=config.retention_days)
+    abandoned = now - timedelta(hours=config.unfinished_ttl_hours)
     report = CleanupReport()
     for user_id in storage.list_user_ids():
         user = storage.get_user(user_id)
@@ -57,7 +69,10 @@ def cleanup(
             if task is None:
                 continue
             finished = parse_time(task.completed_at or task.updated_at)
-            if task.status in TERMINAL and finished and finished < cutoff:
+            touched = parse_time(task.updated_at)
+            expired = task.status in TERMINAL and finished and finished < cutoff
+            stale = task.status in UNFINISHED and touched and touched < abandoned
+            if expired or stale:
                 paths = TaskPaths.of(config.data_dir, task)
                 report.bytes_freed += sum(
                     dir_size(p) for p in (paths.upload_dir, paths.result_dir, paths.work_dir)
@@ -81,6 +96,8 @@ def cleanup(
     report.orphans_removed = _orphans(storage, config, dry_run)
     if not dry_run:
         report.temp_files_removed = sweep_temp_files(config.data_dir, older_than=3600)
+        _sweep_trash(config)
+        _sweep_legacy_locks(config)
     log.info("Cleanup: %s", report.to_dict())
     return report
 
@@ -108,3 +125,28 @@ def _orphans(storage: StorageInterface, config: Config, dry_run: bool) -> list[s
             if not dry_run:
                 shutil.rmtree(path, ignore_errors=True)
     return removed
+
+
+def _sweep_trash(config: Config) -> None:
+    """Directories detached from their task and not deleted (a process died meanwhile)."""
+    trash = config.data_dir / "trash"
+    if not trash.is_dir():
+        return
+    old = time.time() - 3600
+    for path in trash.iterdir():
+        try:
+            if path.stat().st_mtime < old:
+                shutil.rmtree(path, ignore_errors=True)
+        except FileNotFoundError:
+            continue
+
+
+def _sweep_legacy_locks(config: Config) -> None:
+    """Per-record lock files (``locks/tasks/<uuid>.lock``) of the layout before striping."""
+    for kind in ("tasks", "users"):
+        directory = config.data_dir / "locks" / kind
+        if not directory.is_dir():
+            continue
+        for path in directory.glob("*.lock"):
+            if is_uuid(path.stem):
+                path.unlink(missing_ok=True)

@@ -33,6 +33,10 @@ KEEPALIVE_SECONDS = 5.0
 STREAM_SECONDS = 300.0
 RETRY_MS = 2000
 
+#: set when the server is stopping: open streams end at their next tick, so a
+#: graceful shutdown does not wait for them (clients reconnect elsewhere)
+STOPPING = threading.Event()
+
 
 class StreamLimiter:
     """Open event streams of this process, in total and per visitor."""
@@ -104,7 +108,7 @@ def task_events(
     started = last_write = time.monotonic()
     yield f"retry: {RETRY_MS}\n\n"
     first = True
-    while time.monotonic() - started < duration:
+    while time.monotonic() - started < duration and not STOPPING.is_set():
         states = storage.user_task_states(user_id)
         watched = list(only) if only is not None else list(states)
         snapshot: QueueSnapshot | None = None
@@ -147,7 +151,7 @@ def task_events(
         elif now - last_write >= KEEPALIVE_SECONDS:
             last_write = now
             yield ": keep-alive\n\n"
-        time.sleep(tick)
+        STOPPING.wait(tick)
 
 
 def _stamp(task: Task, view: dict[str, Any]) -> tuple:

@@ -36,6 +36,7 @@ class MediaCraft:
 def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     """Build the app. ``test_config`` is a Config or overrides of its fields."""
     from . import api, health, identity, security
+    from .hosts import trusted_hosts
     from .httprequest import MediaCraftRequest
     from .processors import load_processors
     from .secrets import load_or_create_secret
@@ -72,7 +73,7 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
         config, storage, service, queue, FrameService(config), StreamLimiter(config)
     )
 
-    security.init_app(app)
+    security.init_app(app, trusted_hosts(config))
     identity.Identity(app)
     api.init_app(app)
     app.register_blueprint(health.bp)

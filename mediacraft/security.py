@@ -1,4 +1,4 @@
-"""Request ids, cross-origin refusal of state-changing requests, security headers."""
+"""Request ids, trusted Host names, cross-origin refusal of state-changing requests, headers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import uuid
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, g, request
+from werkzeug.exceptions import SecurityError
+
+from .exceptions import MediaCraftError
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +24,28 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def init_app(app: Flask) -> None:
+class UntrustedHost(MediaCraftError):
+    status = 400
+
+    def __init__(self) -> None:
+        super().__init__("This server does not answer for that host name")
+
+
+def init_app(app: Flask, trusted_hosts: list[str] | None = None) -> None:
+    """``trusted_hosts``: the Host names served (None: any); see ``hosts.py``."""
+    app.config["TRUSTED_HOSTS"] = trusted_hosts
     app.before_request(_assign_request_id)
+    app.before_request(_refuse_untrusted_host)
     app.before_request(_refuse_cross_origin)
     app.after_request(_headers)
+
+
+def _refuse_untrusted_host() -> None:
+    """Answer a request for a Host that is not served before anything else looks at it."""
+    try:
+        request.host  # noqa: B018 - Werkzeug checks TRUSTED_HOSTS when the host is read
+    except SecurityError:
+        raise UntrustedHost() from None
 
 
 def _assign_request_id() -> None:

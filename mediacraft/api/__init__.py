@@ -7,6 +7,7 @@ import logging
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
+from ..diskspace import storage_failure
 from ..exceptions import MediaCraftError
 from .envelope import error
 
@@ -68,6 +69,9 @@ def init_app(app: Flask) -> None:
     def handle_unexpected(exc: Exception):  # noqa: ANN202
         if isinstance(exc, HTTPException):
             return handle_http_error(exc)
+        failure = storage_failure(exc)  # a full or read-only disk, said as such
+        if failure is not None:
+            return handle_mediacraft_error(failure)
         log.exception("Unhandled error (request %s)", getattr(g, "request_id", "-"))
         if is_api_request():
             return error(500, "Internal server error")

@@ -15,8 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from mediacraft import create_app
 
+    os.environ["MEDIACRAFT_HOST"] = args.host  # the bind address is a trusted Host name
     app = create_app()
 
     def stop(_signum: int, _frame: object) -> None:

@@ -25,13 +25,14 @@ too many, never one too few; whoever reads an entry checks the record, and
 :meth:`FileStorage.reconcile_queue` (the recovery pass) makes the lists agree
 with the records. A damaged or missing index is rebuilt from the records.
 
-The per-user status map (``User.task_states``) is written after the task
-record; it may lag behind a crash, and is repaired where it matters (the
-unfinished-task limit re-reads the records it counts before refusing).
+The per-user status map (``User.task_states``) is written just before the
+task record, while the task is locked: a reader that sees a task's new
+status in its record finds it in the map too. After a crash between the two
+writes the map may be ahead of the record until the task's next change; the
+unfinished-task limit re-reads the records it counts before refusing.
 
-Lock order: queue lock, then a task lock, then (task lock released) a user
-lock; or a user lock, then a task lock (creation). Never a user lock before
-the queue lock, never a user lock while holding a task lock.
+Lock order: queue lock, then task locks, then a user lock. Creating a task
+takes the user lock (limits, index) and then, released, the task lock.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ class FileStorage(StorageInterface):
         return [p.stem for p in self.users_dir.glob("*.json") if is_uuid(p.stem)]
 
     def _note_states(self, tasks: list[Task]) -> None:
-        """Record the tasks' statuses in their users' status maps (after the records)."""
+        """Record the tasks' statuses in their users' status maps (just before the records)."""
         by_user: dict[str, dict[str, str]] = {}
         for task in tasks:
             by_user.setdefault(task.user_id, {})[task.task_id] = task.status.value
@@ -294,7 +295,7 @@ class FileStorage(StorageInterface):
         if task.status in ACTIVE:
             raise StorageError("A new task cannot start queued or processing; use enqueue")
         user_path = self._user_path(task.user_id)
-        with self._locked(self._user_lock_path(task.user_id)):
+        with self._locked(self._user_lock_path(task.user_id)):  # 1. the user's index
             data = self._read(user_path)
             if data is None:
                 raise NotFound("User not found")
@@ -307,13 +308,20 @@ class FileStorage(StorageInterface):
                     states = self._verify_unfinished(states)
                     user.task_states = states
                     check_task_limits(states, limits)  # still refused: the map was right
-            with self._locked(self._task_lock_path(task.task_id)):
-                self._write(path, task.to_dict())
             if task.task_id not in user.tasks:
                 user.tasks.append(task.task_id)
             states[task.task_id] = task.status.value
             user.task_states = states
             self._write(user_path, user.to_dict())
+        try:
+            with self._locked(self._task_lock_path(task.task_id)):  # 2. the record
+                self._write(path, task.to_dict())
+        except BaseException:
+            try:
+                self.update_user(task.user_id, lambda u: _forget_task(u, task.task_id))
+            except NotFound:
+                pass
+            raise
         return task
 
     def update_task(self, task_id: str, mutate: TaskMutation) -> Task:
@@ -325,11 +333,11 @@ class FileStorage(StorageInterface):
             if task.status in ACTIVE and task.status is not before:
                 raise StorageError(f"update_task cannot move a task into {task.status.value}")
             task.updated_at = utcnow()
+            if task.status is not before:
+                self._note_states([task])
             self._write(path, task.to_dict())
-        if task.status is not before:
-            if before in ACTIVE:
-                self._drop_from_index({task_id})
-            self._note_states([task])
+        if before in ACTIVE and task.status is not before:
+            self._drop_from_index({task_id})
         return task
 
     def _load_task(self, path: Path) -> Task:
@@ -478,12 +486,12 @@ class FileStorage(StorageInterface):
                         QueueEntry(task.task_id, task.user_id, task.priority, task.queued_at or "")
                     )
                 self._write_index(snapshot)
+                self._note_states(tasks)
                 for task in tasks:
                     self._write(self._task_path(task.task_id), task.to_dict())
             if any(e.task_id in ids for e in snapshot.processing):
                 snapshot.processing = [e for e in snapshot.processing if e.task_id not in ids]
                 self._write_index(snapshot)
-        self._note_states(tasks)
         return tasks
 
     def claim_next(self, limits: QueueLimits, worker: dict) -> Task | None:
@@ -512,6 +520,7 @@ class FileStorage(StorageInterface):
                     self._drop_stale(snapshot, stale)
                     snapshot.processing.append(entry)
                     self._write_index(snapshot)
+                    self._note_states([task])
                     self._write(path, task.to_dict())
                     claimed = task
                     break
@@ -526,7 +535,6 @@ class FileStorage(StorageInterface):
             keep = active_users(snapshot)
             snapshot.turns = {u: t for u, t in snapshot.turns.items() if u in keep}
             self._write_index(snapshot)
-        self._note_states([claimed])
         return claimed
 
     @staticmethod

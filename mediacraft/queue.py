@@ -182,6 +182,7 @@ class TaskQueue:
                     continue
             except Exception:  # keep dispatching whatever one round did
                 log.exception("Dispatcher round failed")
+                next_recovery = 0.0  # a write may have failed halfway: reconcile first
             with self._wake:
                 self._wake.wait(timeout=self.config.poll_seconds)
 
@@ -297,8 +298,13 @@ class TaskQueue:
     @staticmethod
     def _overtime_message(job: RunningJob) -> str:
         limit = job.time_limit or 0
-        shown = f"{limit / 3600:g} hours" if limit >= 3600 else f"{limit / 60:g} minutes"
-        return f"The task ran longer than its time limit of {shown} and was stopped"
+        if limit >= 7200:
+            shown = f"{limit / 3600:.3g} h"
+        elif limit >= 120:
+            shown = f"{limit / 60:.3g} min"
+        else:
+            shown = f"{limit:.3g} s"
+        return f"The task ran longer than its time limit ({shown}) and was stopped"
 
     def _fail(
         self, job: RunningJob, paths: TaskPaths, message: str, *, keep_work: bool = False
@@ -363,13 +369,18 @@ class TaskQueue:
             remove_detached(detached)
 
     def _discard(self, job: RunningJob, paths: TaskPaths) -> None:
-        """Remove a cancelled run's files, unless a newer attempt already has the task."""
+        """Remove a cancelled run's files, unless the task has moved on since.
+
+        The cancel names the run it stopped (``metadata["cancelled_run"]``): a
+        record that is not cancelled any more, or was cancelled in another run,
+        belongs to a newer attempt and keeps its files.
+        """
         detached: list[Path] = []
 
         def check(task: Task) -> None:
-            newer = (task.worker or {}).get("run") not in (None, job.run_id)
-            if task.status in (TaskStatus.QUEUED, TaskStatus.PROCESSING) or newer:
-                raise _Leave()  # retried meanwhile: the files are the new attempt's
+            stopped = task.metadata.get("cancelled_run", job.run_id)
+            if task.status is not TaskStatus.CANCELLED or stopped != job.run_id:
+                raise _Leave()  # retried (and maybe finished) meanwhile: not this run's files
             detached.extend(paths.detach(work=True, results=True))
             raise _Leave()  # nothing to write: the record was changed by the cancel
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .exceptions import InvalidTransition, NotFound, QueueFull, ValidationError
+from .exceptions import InvalidTransition, NotFound, ValidationError
 from .paths import TaskPaths, remove_detached
 from .processors import get_processor
 from .queue import TaskQueue
@@ -74,8 +74,11 @@ class TaskService:
         if not processor.needs_upload:
             try:
                 self.storage.enqueue([task.task_id], queue_limits(self.config), _waiting)
-            except QueueFull:
-                self.storage.delete_task(task.task_id)
+            except BaseException:  # refused (queue full) or not saved (disk): leave nothing
+                try:
+                    self.storage.delete_task(task.task_id)
+                except Exception:  # the original error is the one to answer
+                    log.exception("Could not remove task %s", task.task_id)
                 raise
             self.wake()
             task = self.storage.get_task(task.task_id) or task
@@ -162,6 +165,7 @@ class TaskService:
             record.stage = "cancelled"
             if was is TaskStatus.PROCESSING:
                 stopped_run.append(run)
+                record.metadata["cancelled_run"] = run  # that run may remove its files
             else:
                 detached.extend(paths.detach(work=True))
 

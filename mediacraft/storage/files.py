@@ -518,7 +518,9 @@ class FileStorage(StorageInterface):
                     task.worker = dict(worker, heartbeat_at=utcnow())
                     # 1. the processing list (stale entries dropped on the way), 2. the record
                     self._drop_stale(snapshot, stale)
-                    snapshot.processing.append(entry)
+                    snapshot.processing = [  # a listing left by an interrupted claim
+                        e for e in snapshot.processing if e.task_id != entry.task_id
+                    ] + [entry]
                     self._write_index(snapshot)
                     self._note_states([task])
                     self._write(path, task.to_dict())

@@ -5,13 +5,21 @@ it never ships as a user-visible task type.
 
 Options (``options`` of the create call): ``seconds`` (total run time),
 ``fail`` (message to fail with), ``marker`` (a file to append the attempt to,
-so a test can see how many times the work started).
+so a test can see how many times the work started), ``slow_stop`` (seconds
+it goes on working after being told to stop, as a download finishing a
+segment would), ``fail_errno`` (raise that OSError, e.g. 28 for ENOSPC, after
+writing its checkpoint).
+
+Each run writes ``work_dir/checkpoint-<run>.txt`` when it starts and checks
+at the end that it is still there: a run whose files another run deleted
+fails with "work file vanished".
 """
 
 from __future__ import annotations
 
 import os
 import time
+import uuid
 from typing import Any
 
 from mediacraft.config import Config
@@ -33,6 +41,8 @@ class SleepProcessor(Processor):
             "seconds": float(options.get("seconds", 0.5)),
             "fail": options.get("fail"),
             "marker": options.get("marker"),
+            "slow_stop": float(options.get("slow_stop", 0)),
+            "fail_errno": options.get("fail_errno"),
         }
 
     def run(self, ctx: JobContext) -> dict[str, Any]:
@@ -41,15 +51,30 @@ class SleepProcessor(Processor):
         if marker:
             with open(marker, "a", encoding="utf-8") as handle:
                 handle.write(f"{ctx.task.task_id} attempt {ctx.task.attempts}\n")
+        checkpoint = ctx.work_dir / f"checkpoint-{uuid.uuid4().hex[:8]}.txt"
+        checkpoint.write_text("started\n", encoding="utf-8")
+        if options.get("fail_errno"):
+            code = int(options["fail_errno"])
+            raise OSError(code, os.strerror(code), str(ctx.result_dir / "result.txt"))
         total = float(options.get("seconds", 0.5))
         steps = max(1, int(total / 0.05))
         for step in range(steps):
-            ctx.cancel.check()
+            self._check(ctx)
             ctx.cancel.event.wait(total / steps)
             ctx.progress(stage="sleeping", percent=100.0 * (step + 1) / steps)
-        ctx.cancel.check()
+        self._check(ctx)
         if options.get("fail"):
             raise MediaError(str(options["fail"]))
+        if not checkpoint.exists():
+            raise MediaError("work file vanished")
         out = ctx.result_dir / "result.txt"
         out.write_text(f"done {ctx.task.task_id} at {time.time()}\n", encoding="utf-8")
         return {"file_name": out.name, "size": out.stat().st_size, "pid": os.getpid()}
+
+    @staticmethod
+    def _check(ctx: JobContext) -> None:
+        if ctx.cancel.is_set and ctx.task.options.get("slow_stop"):
+            time.sleep(float(ctx.task.options["slow_stop"]))  # finishing what it was doing
+        ctx.cancel.check()
+
+

@@ -45,4 +45,14 @@ class MediaCraftRequest(Request):
             )
         directory = current_app.config["MEDIACRAFT"].data_dir / "incoming"
         directory.mkdir(exist_ok=True)
-        return tempfile.TemporaryFile("wb+", dir=directory)  # Werkzeug closes it
+        spool = tempfile.TemporaryFile("wb+", dir=directory)
+        self.__dict__.setdefault("_spools", []).append(spool)
+        return spool
+
+    def close(self) -> None:
+        """Close the spool files too: a body refused halfway (413) leaves some unlisted."""
+        try:
+            super().close()
+        finally:
+            for spool in self.__dict__.pop("_spools", []):
+                spool.close()

@@ -186,11 +186,6 @@ def check_budget(info: MediaInfo, streams: int, budget: DecodeBudget) -> None:
             f"the video claims {info.frame_count:,} frames; at most {budget.max_frames:,} "
             "are accepted"
         )
-    if not info.frame_count_estimated and info.frame_count > max(info.size, 1):
-        raise MediaError(
-            f"the video claims {info.frame_count:,} frames in {info.size:,} bytes, "
-            "which no real video does"
-        )
 
 
 def _video_stream(container: Any) -> Any:

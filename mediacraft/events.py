@@ -18,6 +18,7 @@ then the records of the tasks that are unfinished or just changed state.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -93,6 +94,7 @@ def task_events(
     end_when_done: bool = False,
     tick: float = TICK_SECONDS,
     duration: float = STREAM_SECONDS,
+    client_gone: Callable[[], bool] | None = None,
 ) -> Iterator[str]:
     """SSE text for the visitor's tasks (or the ``only`` ones) as they change.
 
@@ -101,6 +103,8 @@ def task_events(
     was deleted or is not the visitor's; with ``end_when_done``, ``end`` once
     every watched task has ended, then the stream closes. On connect, the
     unfinished tasks are sent (and every ``only`` task, whatever its state).
+    ``client_gone`` is asked every tick, so a closed connection frees its
+    slot at once rather than at the next failed write.
     """
     storage = service.storage
     sent: dict[str, tuple] = {}
@@ -109,6 +113,8 @@ def task_events(
     yield f"retry: {RETRY_MS}\n\n"
     first = True
     while time.monotonic() - started < duration and not STOPPING.is_set():
+        if client_gone is not None and client_gone():
+            return
         states = storage.user_task_states(user_id)
         watched = list(only) if only is not None else list(states)
         snapshot: QueueSnapshot | None = None
@@ -154,6 +160,16 @@ def task_events(
         STOPPING.wait(tick)
 
 
+def peer_closed(sock: socket.socket) -> bool:
+    """True once the client has closed its end (a peek at the socket, nothing consumed)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False  # open, nothing sent: the usual case
+    except OSError:
+        return True
+
+
 def _stamp(task: Task, view: dict[str, Any]) -> tuple:
     return (task.updated_at, task.status, task.progress, view.get("queue_position"))
 
@@ -162,4 +178,4 @@ def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-__all__ = ["STREAM_SECONDS", "StreamLimiter", "task_events"]
+__all__ = ["STREAM_SECONDS", "StreamLimiter", "peer_closed", "task_events"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request
 
-from ..events import task_events
+from ..events import peer_closed, task_events
 from ..exceptions import ValidationError
 from ..tasks import is_uuid
 
@@ -31,6 +31,12 @@ def _stream(body, release) -> Response:  # noqa: ANN001
     return response
 
 
+def _client_gone():  # noqa: ANN202
+    """A check for a vanished client, where the server hands over its socket (gunicorn)."""
+    sock = request.environ.get("gunicorn.socket")
+    return (lambda: peer_closed(sock)) if sock is not None else None
+
+
 def _watched() -> list[str] | None:
     raw = request.args.get("task_id", "")
     if not raw:
@@ -46,7 +52,8 @@ def visitor_events() -> Response:
     ext = current_app.extensions["mediacraft"]
     only = _watched()
     release = ext.streams.open(g.user_id)
-    return _stream(task_events(ext.service, g.user_id, only), release)
+    body = task_events(ext.service, g.user_id, only, client_gone=_client_gone())
+    return _stream(body, release)
 
 
 @bp.get("/tasks/<task_id>/events")
@@ -54,4 +61,7 @@ def events(task_id: str) -> Response:
     ext = current_app.extensions["mediacraft"]
     ext.service.get_owned(g.user_id, task_id)  # 404 before the stream starts
     release = ext.streams.open(g.user_id)
-    return _stream(task_events(ext.service, g.user_id, [task_id], end_when_done=True), release)
+    body = task_events(
+        ext.service, g.user_id, [task_id], end_when_done=True, client_gone=_client_gone()
+    )
+    return _stream(body, release)

@@ -144,11 +144,15 @@ class Task:
         data = self.to_dict()
         for private in ("input_file_path", "output_file_path", "worker"):
             data.pop(private, None)
+        if any(key in self.metadata for key in PRIVATE_METADATA):
+            data["metadata"] = {k: v for k, v in self.metadata.items() if k not in PRIVATE_METADATA}
         data["inputs"] = [{k: v for k, v in item.items() if k != "path"} for item in self.inputs]
         return data
 
 
 _TASK_FIELDS = tuple(f.name for f in fields(Task))
+# what the server keeps in a task's metadata for itself (processes, runs): never shown
+PRIVATE_METADATA = ("upload_lease", "cancelled_run")
 
 
 @dataclass

@@ -227,11 +227,12 @@ def test_two_concurrent_uploads_to_one_merge_task_both_land_in_order(  # noqa: A
 def test_config_racing_an_upload_is_409(client, app, clips, slow_probe) -> None:  # noqa: ANN001
     task_id = new_task(client)
     url = f"/api/tasks/{task_id}/upload"
-    assert multipart(client, url, [(clips["clip0"], "a.mp4")]).status_code == 200
+    two = [(clips["clip0"], "a.mp4"), (clips["clip1"], "b.mp4")]
+    assert multipart(client, url, two).status_code == 200  # a merge that could be configured
     slow_probe.clear()
     result: dict = {}
     thread = threading.Thread(
-        target=lambda: result.update(answer=multipart(client, url, [(clips["clip1"], "b.mp4")]))
+        target=lambda: result.update(answer=multipart(client, url, [(clips["clip2"], "c.mp4")]))
     )
     thread.start()
     assert slow_probe.wait(10)
@@ -239,7 +240,7 @@ def test_config_racing_an_upload_is_409(client, app, clips, slow_probe) -> None:
     thread.join(30)
     assert result["answer"].status_code == 200
     queued = client.post(f"/api/tasks/{task_id}/config", json={})
-    assert queued.status_code == 200 and len(queued.json["data"]["inputs"]) == 2
+    assert queued.status_code == 200 and len(queued.json["data"]["inputs"]) == 3
 
 
 def test_a_failed_upload_deletes_only_its_own_file(app_config, clips, slow_probe) -> None:  # noqa: ANN001

@@ -278,6 +278,18 @@ def check_task_limits(states: dict[str, str], limits: TaskLimits) -> None:
         )
 
 
+def prepare_enqueue(
+    tasks: list[Task], limits: QueueLimits | None, mutate: TaskMutation | None
+) -> list[Task]:
+    """Check, mutate and move loaded tasks to ``queued`` (in memory; the caller stores them)."""
+    for task in tasks:
+        check_requeue_allowed(task, limits)
+        if mutate:
+            mutate(task)
+        task.transition(TaskStatus.QUEUED)
+    return tasks
+
+
 def check_requeue_allowed(task: Task, limits: QueueLimits | None) -> None:
     """Only crash recovery (no limits) may put a processing task back in the queue."""
     if limits is not None and task.status is TaskStatus.PROCESSING:

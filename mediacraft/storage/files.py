@@ -64,10 +64,10 @@ from .base import (
     UserMutation,
     active_users,
     apply_query,
-    check_requeue_allowed,
     check_task_limits,
     check_waiting_limits,
     fair_order,
+    prepare_enqueue,
 )
 
 log = logging.getLogger(__name__)
@@ -469,14 +469,8 @@ class FileStorage(StorageInterface):
         with self._locked(self._queue_lock_path()):
             snapshot = self._read_index()
             with self._task_locks(task_ids):
-                tasks: list[Task] = []
-                for task_id in task_ids:
-                    task = self._load_task(self._task_path(task_id))
-                    check_requeue_allowed(task, limits)
-                    if mutate:
-                        mutate(task)
-                    task.transition(TaskStatus.QUEUED)
-                    tasks.append(task)
+                loaded = [self._load_task(self._task_path(task_id)) for task_id in task_ids]
+                tasks = prepare_enqueue(loaded, limits, mutate)
                 if limits is not None:
                     check_waiting_limits(snapshot, tasks, limits)
                 # 1. the list the tasks move to, 2. the records, 3. the list they leave

@@ -53,10 +53,10 @@ from .base import (
     TaskQuery,
     UserMutation,
     apply_query,
-    check_requeue_allowed,
     check_task_limits,
     check_waiting_limits,
     fair_order,
+    prepare_enqueue,
 )
 
 log = logging.getLogger(__name__)
@@ -634,14 +634,8 @@ class SQLiteStorage(StorageInterface):
     ) -> list[Task]:
         with self._errors(), self._write() as conn:
             snapshot = self._snapshot(conn)
-            tasks: list[Task] = []
-            for task_id in task_ids:
-                task = self._load_task(conn, task_id)
-                check_requeue_allowed(task, limits)
-                if mutate:
-                    mutate(task)
-                task.transition(TaskStatus.QUEUED)
-                tasks.append(task)
+            loaded = [self._load_task(conn, task_id) for task_id in task_ids]
+            tasks = prepare_enqueue(loaded, limits, mutate)
             if limits is not None:
                 check_waiting_limits(snapshot, tasks, limits)
             for task in tasks:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -109,19 +110,17 @@ def post_in_background(client, url: str, data: bytes, content_type: str):  # noq
 
 
 # --- the quota holds for uploads in flight ----------------------------------------------
-def test_concurrent_uploads_cannot_pass_the_quota_together(app_config, clips) -> None:  # noqa: ANN001
-    app_config.update(user_quota_mb=1, run_queue=False)
+@contextmanager
+def one_upload_arriving(app_config: dict, clips: dict, **settings: object):  # noqa: ANN201
+    """An app where one visitor's first upload is still arriving; yields (client, second task)."""
+    app_config.update(run_queue=False, **settings)
     app = create_app(app_config)
     client = app.test_client()
     first, second = new_task(client), new_task(client)
     data, kind = body_of(clips["clip0"], "a.mp4", pad=PAD)
     gate, thread, result = post_in_background(client, f"/api/tasks/{first}/upload", data, kind)
     try:
-        data2, kind2 = body_of(clips["clip1"], "b.mp4", pad=PAD)
-        refused = client.post(
-            f"/api/tasks/{second}/upload", data=data2, content_type=kind2
-        )  # while the first one is still arriving, its size is already reserved
-        assert_error(refused, 413, "storage quota of 1 MB is used up")
+        yield client, second
     finally:
         gate.open.set()
         thread.join(30)
@@ -131,21 +130,19 @@ def test_concurrent_uploads_cannot_pass_the_quota_together(app_config, clips) ->
     app.extensions["mediacraft"].storage.close()
 
 
+def test_concurrent_uploads_cannot_pass_the_quota_together(app_config, clips) -> None:  # noqa: ANN001
+    with one_upload_arriving(app_config, clips, user_quota_mb=1) as (client, second):
+        data, kind = body_of(clips["clip1"], "b.mp4", pad=PAD)
+        refused = client.post(
+            f"/api/tasks/{second}/upload", data=data, content_type=kind
+        )  # while the first one is still arriving, its size is already reserved
+        assert_error(refused, 413, "storage quota of 1 MB is used up")
+
+
 def test_a_visitor_has_a_bounded_number_of_uploads_in_flight(app_config, clips) -> None:  # noqa: ANN001
-    app_config.update(max_uploads_per_user=1, run_queue=False)
-    app = create_app(app_config)
-    client = app.test_client()
-    first, second = new_task(client), new_task(client)
-    data, kind = body_of(clips["clip0"], "a.mp4", pad=PAD)
-    gate, thread, result = post_in_background(client, f"/api/tasks/{first}/upload", data, kind)
-    try:
+    with one_upload_arriving(app_config, clips, max_uploads_per_user=1) as (client, second):
         answer = multipart(client, f"/api/tasks/{second}/upload", [(clips["clip1"], "b.mp4")])
         assert_error(answer, 429, "1 uploads in progress")
-    finally:
-        gate.open.set()
-        thread.join(30)
-    assert result["answer"].status_code == 200
-    app.extensions["mediacraft"].storage.close()
 
 
 def test_a_chunked_upload_is_cut_off_at_the_remaining_quota(app_config, clips) -> None:  # noqa: ANN001

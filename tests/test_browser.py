@@ -431,3 +431,39 @@ def test_phone_width(browser, visitor, server) -> None:  # noqa: ANN001
             shot(page, name)
     finally:
         phone.close()
+
+
+def test_pages_poll_when_the_live_stream_is_refused(browser, origin, tmp_path_factory) -> None:  # noqa: ANN001
+    """Past the server's stream caps the stream answers 429: the list polls instead."""
+    where = tmp_path_factory.mktemp("no-streams")
+    with AppServer(where / "data", workers=1, max_event_streams_per_user=0) as refusing:
+        context = browser.new_context(viewport=DESKTOP, locale="en-US")
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        refused: list[str] = []
+        polled: list[str] = []
+
+        def seen(response) -> None:  # noqa: ANN001
+            if "/api/events" in response.url and response.status == 429:
+                refused.append(response.url)
+            elif response.url.endswith("/status") and response.status == 200:
+                polled.append(response.url)
+
+        page.on("response", seen)
+        origin.latency = 0.3  # the download runs while the page watches it
+        try:
+            page.goto(refusing.url + "/tasks")
+            answer = page.request.post(
+                refusing.url + "/api/tasks/create",
+                data={"task_type": "download", "url": origin.url("show/index.m3u8"),
+                      "name": "Polled show"},
+            )  # fmt: skip
+            task_id = answer.json()["data"]["task_id"]
+            answer.dispose()
+            page.reload()
+            wait_for_status(page, task_id, "completed")
+        finally:
+            origin.latency = 0.0
+            context.close()
+    assert refused, "the page never asked for the stream"
+    assert any(task_id in url for url in polled), "the page did not fall back to polling"

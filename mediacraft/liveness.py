@@ -3,9 +3,10 @@
 Two questions, answered differently:
 
 * A worker on this machine is alive exactly when its process is: same host
-  name and boot, a process with its PID, started at the same instant (so a
-  PID reused after the worker died is not taken for it). Its heartbeat age
-  does not matter — a live process with a slow heartbeat is slow, not dead.
+  name, boot and PID namespace (containers sharing a host name do not share
+  PIDs), a process with its PID, started at the same instant (so a PID reused
+  after the worker died is not taken for it). Its heartbeat age does not
+  matter — a live process with a slow heartbeat is slow, not dead.
 * A worker elsewhere can only be judged by its heartbeat. Comparing the
   heartbeat's timestamp with this machine's wall clock would recover live
   tasks whenever either clock jumps or the two disagree, so the age is
@@ -31,6 +32,15 @@ def boot_id() -> str:
         return ""
 
 
+@lru_cache(maxsize=1)
+def pid_namespace() -> str:
+    """The PID namespace of this process ('' where the system does not say)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def process_start(pid: int) -> str | None:
     """When process ``pid`` started, in clock ticks since boot (None if unknown)."""
     try:
@@ -49,16 +59,21 @@ def this_process() -> dict[str, object]:
     return {
         "host": socket.gethostname(),
         "boot": boot_id(),
+        "pidns": pid_namespace(),
         "pid": pid,
         "started": process_start(pid),
     }
 
 
 def same_machine(worker: dict) -> bool:
+    """Whether ``worker``'s PID can be checked here (same host, boot and PID namespace)."""
     if worker.get("host") != socket.gethostname():
         return False
-    boot = worker.get("boot")
-    return not boot or not boot_id() or boot == boot_id()
+    for key, here in (("boot", boot_id()), ("pidns", pid_namespace())):
+        theirs = worker.get(key)
+        if theirs and here and theirs != here:
+            return False
+    return True
 
 
 def process_alive(pid: int, started: str | None = None) -> bool:

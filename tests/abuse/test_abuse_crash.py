@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 
 import tests.support.sleeper  # noqa: F401 - registers test_sleep
 from mediacraft.config import Config
-from mediacraft.liveness import boot_id, process_start
+from mediacraft.liveness import boot_id, pid_namespace, process_start, same_machine
 from mediacraft.paths import TaskPaths
 from mediacraft.queue import TaskQueue
 from mediacraft.storage import FileStorage, queue_limits
@@ -267,3 +268,12 @@ def test_a_worker_on_this_machine_is_alive_exactly_when_its_process_is(tmp_path:
             sleeper.wait()
 
 
+
+
+def test_a_worker_in_another_pid_namespace_is_judged_by_its_heartbeat() -> None:
+    """A container with the host's name but its own PIDs: its PID means nothing here."""
+    here = {"host": socket.gethostname(), "boot": boot_id(), "pid": os.getpid()}
+    assert same_machine({**here, "pidns": pid_namespace()})
+    assert not same_machine({**here, "pidns": "pid:[1]"})
+    assert not same_machine({**here, "boot": "another-boot"})
+    assert not same_machine({**here, "host": "another-machine"})

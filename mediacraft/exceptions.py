@@ -77,6 +77,12 @@ class DownloadError(MediaCraftError):
     status = 502
 
 
+class PlaylistError(DownloadError):
+    """An HLS playlist that cannot be used as it is (malformed line, missing group, ...)."""
+
+    status = 400
+
+
 class BlockedAddress(DownloadError):
     """The SSRF guard refused a URL (private, loopback, metadata, ...)."""
 
@@ -87,6 +93,18 @@ class MediaError(MediaCraftError):
     """An input is not usable media, or ffmpeg failed on it."""
 
     status = 400
+
+
+class DiskWriteError(MediaCraftError):
+    """The server's disk refused a write (full, read-only, I/O error).
+
+    Not the visitor's fault and not a network problem: the task fails with
+    what happened, and its work files (a download's checkpoint) are kept so
+    that a retry resumes once the disk is fixed.
+    """
+
+    status = 507
+    keeps_work = True
 
 
 class StorageError(MediaCraftError):

@@ -15,6 +15,7 @@ class TaskPaths:
     upload_dir: Path  # data/uploads/{user_id}/{task_id}
     result_dir: Path  # data/results/{user_id}/{task_id}
     work_dir: Path  # data/work/{task_id}: checkpoints and temporary files
+    log_file: Path  # data/logs/{task_id}.log: the task's short log (tasklog.py)
 
     @classmethod
     def of(cls, data_dir: Path, task: Task) -> TaskPaths:
@@ -25,6 +26,7 @@ class TaskPaths:
             upload_dir=data_dir / "uploads" / task.user_id / task.task_id,
             result_dir=data_dir / "results" / task.user_id / task.task_id,
             work_dir=data_dir / "work" / task.task_id,
+            log_file=data_dir / "logs" / f"{task.task_id}.log",
         )
 
     def remove_work(self) -> None:
@@ -36,6 +38,7 @@ class TaskPaths:
     def remove_all(self) -> None:
         for directory in (self.upload_dir, self.result_dir, self.work_dir):
             shutil.rmtree(directory, ignore_errors=True)
+        self.log_file.unlink(missing_ok=True)
 
     def result_file(self, task: Task) -> Path | None:
         """The finished result of ``task``, if it exists (never a partial file)."""

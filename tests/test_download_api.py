@@ -124,7 +124,7 @@ def test_seed_000_download_api_shapes(client, origin) -> None:  # noqa: ANN001
 
 
 def test_segment_that_always_fails_names_segment_and_status(client, origin) -> None:  # noqa: ANN001
-    origin.add_fault("hi/seg_002.ts", "status", status=403)
+    origin.add_fault("hi/seg_002.ts", "status", status=401)
     task_id = client.post(
         "/api/tasks/create",
         json={"task_type": "download", "url": origin.url("hi/index.m3u8")},
@@ -132,7 +132,7 @@ def test_segment_that_always_fails_names_segment_and_status(client, origin) -> N
     failed = finished(client, task_id)
     assert failed["status"] == "failed"
     message = failed["error_message"]
-    assert message == "Segment 3 returned HTTP 403 after 1 attempt"  # seg_002 is the 3rd
+    assert message == "Segment 3 returned HTTP 401 after 1 attempt"  # seg_002 is the 3rd
     assert client.get(f"/api/tasks/{task_id}/download").status_code == 404
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import m3u8
 import pytest
 
-from mediacraft.download import DownloadOptions, download
-from mediacraft.download.playlist import choose_variant
+from mediacraft.download import DownloadLimits, DownloadOptions, download
+from mediacraft.download.renditions import choose_variant, variants_of
 from mediacraft.exceptions import DownloadError
 from mediacraft.progress import Progress
 from tests.support.origin import HlsMedia, Origin, frame_hashes, shared_media
@@ -92,7 +92,8 @@ def test_choose_variant_by_quality():
         "#EXT-X-STREAM-INF:BANDWIDTH=6000000,RESOLUTION=1920x1080\nhigh.m3u8\n",
         uri="http://example.invalid/master.m3u8",
     )
-    pick = lambda q: choose_variant(master, q).rsplit("/", 1)[1]  # noqa: E731
+    variants = variants_of(master, "http://example.invalid/master.m3u8")
+    pick = lambda q: choose_variant(variants, q).url.rsplit("/", 1)[1]  # noqa: E731
     assert pick("best") == "high.m3u8"
     assert pick("worst") == "low.m3u8"
     assert pick("720p") == "mid.m3u8"
@@ -163,12 +164,34 @@ def test_retries_on_503_reset_truncation_and_stall(origin, source_frames, tmp_pa
 
 
 def test_client_error_fails_fast_naming_segment_and_status(origin, tmp_path):
+    origin.add_fault("hi/seg_003.ts", "status", status=401)
+    with pytest.raises(DownloadError) as info:
+        get(origin, "hi/index.m3u8", tmp_path)
+    assert str(info.value) == "Segment 4 returned HTTP 401 after 1 attempt"
+    assert origin.paths().count("/hi/seg_003.ts") == 1
+    assert not (tmp_path / "out" / "video.mp4").exists()
+
+
+def test_forbidden_segment_refetches_the_playlist_once_then_fails_saying_why(origin, tmp_path):
     origin.add_fault("hi/seg_003.ts", "status", status=403)
     with pytest.raises(DownloadError) as info:
         get(origin, "hi/index.m3u8", tmp_path)
-    assert str(info.value) == "Segment 4 returned HTTP 403 after 1 attempt"
-    assert origin.paths().count("/hi/seg_003.ts") == 1
-    assert not (tmp_path / "out" / "video.mp4").exists()
+    assert str(info.value).startswith("Segment 4 returned HTTP 403 even with fresh links")
+    assert "expired" in str(info.value)
+    assert origin.paths().count("/hi/seg_003.ts") == 2
+    assert origin.paths().count("/hi/index.m3u8") == 2
+
+
+def test_segment_404_is_retried_once_before_it_counts(origin, source_frames, tmp_path):
+    origin.add_fault("hi/seg_002.ts", "status", status=404, times=1)
+    result = get(origin, "hi/index.m3u8", tmp_path, fast(retries=0))
+    assert frame_hashes(result.path) == source_frames
+    assert origin.paths().count("/hi/seg_002.ts") == 2
+    origin.clear_log()
+    origin.add_fault("hi/seg_004.ts", "status", status=404)
+    with pytest.raises(DownloadError, match=r"^Segment 5 returned HTTP 404 after 2 attempts"):
+        get(origin, "hi/index.m3u8", tmp_path / "b", fast(retries=3))
+    assert origin.paths().count("/hi/seg_004.ts") == 2
 
 
 def test_segment_that_always_fails_names_segment_status_and_attempts(origin, tmp_path):
@@ -221,12 +244,12 @@ def test_custom_headers_reach_every_request(origin, tmp_path):
         assert entry.headers.get("Cookie") == "a=b"
 
 
-def test_playlist_size_and_segment_caps(origin, tmp_path):
-    with pytest.raises(DownloadError, match="6 segments; the limit is 3"):
-        get(origin, "hi/index.m3u8", tmp_path / "a", fast(max_segments=3))
+def test_playlist_size_and_segment_caps_are_the_servers(origin, tmp_path):
+    with pytest.raises(DownloadError, match="6 segments; the server's limit is 3"):
+        get(origin, "hi/index.m3u8", tmp_path / "a", limits=DownloadLimits(max_segments=3))
     big = "#EXTM3U\n" + "#EXT-X-VERSION:3\n" * 5000
     origin.add_file("big.m3u8", big.encode())
     with pytest.raises(DownloadError, match="larger than the 16 KiB limit"):
-        get(origin, "big.m3u8", tmp_path / "b", fast(max_playlist_bytes=16 * 1024))
-    with pytest.raises(DownloadError, match="size limit"):
-        get(origin, "hi/index.m3u8", tmp_path / "c", fast(max_total_bytes=200_000))
+        get(origin, "big.m3u8", tmp_path / "b", limits=DownloadLimits(max_playlist_bytes=16384))
+    with pytest.raises(DownloadError, match="server's size limit"):
+        get(origin, "hi/index.m3u8", tmp_path / "c", limits=DownloadLimits(max_total_bytes=200_000))

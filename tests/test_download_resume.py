@@ -52,8 +52,8 @@ def segment_count(playlist: Path) -> int:
 
 
 def finished_in_checkpoint(work_dir: Path) -> set[int]:
-    state = json.loads((work_dir / "checkpoint.json").read_text())
-    return set(range(state["next"])) | {int(i) for i in state["done"]}
+    track = json.loads((work_dir / "checkpoint.json").read_text())["tracks"]["v"]
+    return set(range(track["next"])) | {int(i) for i in track["done"]}
 
 
 def cli(url: str, out: Path) -> list[str]:

@@ -9,6 +9,7 @@ to an uninterrupted one.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..exceptions import DownloadError
+from ..exceptions import DownloadError, MediaCraftError
 from .fetch import Stopped
 
 _FFMPEG: str | None = None
@@ -73,7 +74,24 @@ def run_ffmpeg(
             errors.seek(0)
             tail = errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
             detail = tail[-1] if tail else f"exit status {proc.returncode}"
-            raise DownloadError(f"Remuxing to MP4 failed: {detail}")
+            raise failure(detail)
+
+
+_DISK_ERRORS = {
+    "No space left on device": errno.ENOSPC,
+    "Read-only file system": errno.EROFS,
+    "Disk quota exceeded": errno.EDQUOT,
+}
+
+
+def failure(detail: str) -> MediaCraftError:
+    """ffmpeg's last error line as an exception: a full disk is a disk error, not a remux bug."""
+    from .fetch import disk_error
+
+    for text, number in _DISK_ERRORS.items():
+        if text in detail:
+            return disk_error(OSError(number, text), "Writing the MP4 file")
+    return DownloadError(f"Remuxing to MP4 failed: {detail}")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -210,7 +228,7 @@ class StreamingRemux:
             tail = self._errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
             detail = tail[-1] if tail else f"{self._error or self.proc.returncode}"
             self._errors.close()
-            raise DownloadError(f"Remuxing to MP4 failed: {detail}")
+            raise failure(detail)
         self._errors.close()
 
     def abort(self) -> None:
@@ -245,6 +263,41 @@ def probe(path: Path) -> MediaInfo:
     return MediaInfo(duration=duration, width=width, height=height)
 
 
+def probe_tracks(path: Path, planned: list[dict] | None = None) -> list[dict]:
+    """The streams of ``path`` as ``{type, codec, language, ...}``, in file order.
+
+    ``planned`` (from the mux, same order) gives each stream the language the
+    playlist named (``en``, ``zh-Hans``); otherwise the file's own tag is used.
+    """
+    import av
+
+    out = []
+    try:
+        with av.open(str(path)) as container:
+            for number, stream in enumerate(container.streams):
+                kind = {"subtitle": "subtitles"}.get(stream.type, stream.type)
+                if kind not in ("video", "audio", "subtitles"):
+                    continue
+                entry = {
+                    "type": kind,
+                    "codec": stream.codec_context.name,
+                    "language": stream.metadata.get("language"),
+                }
+                if planned and number < len(planned) and planned[number]["type"] == kind:
+                    entry["language"] = planned[number].get("language") or entry["language"]
+                    if planned[number].get("name"):
+                        entry["name"] = planned[number]["name"]
+                if entry["language"] == "und":
+                    entry["language"] = None
+                if kind == "video":
+                    entry["width"] = stream.codec_context.width
+                    entry["height"] = stream.codec_context.height
+                out.append(entry)
+    except (av.FFmpegError, OSError) as exc:
+        raise DownloadError(f"The downloaded file is not playable media ({exc})") from exc
+    return out
+
+
 def is_mp4(path: Path) -> bool:
     """True when the file starts like an ISO BMFF file (``ftyp`` box)."""
     with open(path, "rb") as handle:
@@ -259,6 +312,7 @@ __all__ = [
     "ffmpeg_exe",
     "is_mp4",
     "probe",
+    "probe_tracks",
     "remux_to_mp4",
     "run_ffmpeg",
 ]

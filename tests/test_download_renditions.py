@@ -12,7 +12,7 @@ from mediacraft.download import DownloadOptions, download
 from mediacraft.download.renditions import iso639_2, select
 from mediacraft.exceptions import DownloadError, PlaylistError, ValidationError
 from tests.support.origin import Origin
-from tests.support.streams import build_audio_variants, build_renditions
+from tests.support.streams import build_audio_variants, build_packed_audio, build_renditions
 
 ALLOW = ("127.0.0.1",)
 
@@ -22,6 +22,17 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("renditions")
     build_renditions(root / "rend")
     build_audio_variants(root / "av")
+    with av.open(str(root / "rend" / "s0_000.ts")) as first:
+        video_start = first.start_time / 1_000_000
+    # packed AAC whose ID3 timestamps say it starts half a second after the video
+    build_packed_audio(root / "packed", seconds=3.0, start=video_start + 0.5)
+    (root / "mixed.m3u8").write_text(
+        "#EXTM3U\n"
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="p",NAME="Packed",LANGUAGE="en",DEFAULT=YES,'
+        'URI="packed/index.m3u8"\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=320x240,CODECS="avc1.42c00d,mp4a.40.2",'
+        'AUDIO="p"\nrend/p0.m3u8\n'
+    )
     return root
 
 
@@ -40,6 +51,11 @@ def get(origin: Origin, path: str, tmp_path: Path, options: DownloadOptions | No
         origin.url(path), tmp_path / "out" / "video.mp4", options or fast(),
         work_dir=tmp_path / "work", allowed_networks=ALLOW, choose_suffix=True,
     )  # fmt: skip
+
+
+def starts(path: Path) -> dict[str, float]:
+    with av.open(str(path)) as container:
+        return {s.type: float(s.start_time * s.time_base) for s in container.streams}
 
 
 def streams(path: Path) -> list[tuple[str, str, str | None, float]]:
@@ -76,6 +92,8 @@ def test_separate_audio_rendition_is_fetched_and_muxed(origin, tmp_path):
     video, audio = kinds
     assert video[1] == "h264" and audio[1] == "aac" and audio[2] == "eng"
     assert abs(video[3] - 4.0) < 0.2 and abs(audio[3] - 4.0) < 0.3
+    begin = starts(result.path)  # lined up as in the playlists (both start at ~1.4 s there)
+    assert abs(begin["video"] - begin["audio"]) < 0.05
     assert abs(dominant_frequency(result.path) - 440) < 15  # the DEFAULT (English) one
     assert origin.paths(prefix="rend/sChinese") == []
     assert origin.paths(prefix="rend/sEnglish")
@@ -83,6 +101,13 @@ def test_separate_audio_rendition_is_fetched_and_muxed(origin, tmp_path):
         {"type": "video", "codec": "h264", "language": None, "width": 320, "height": 240},
         {"type": "audio", "codec": "aac", "language": "en", "name": "audio_1"},
     ]
+
+
+def test_packed_audio_rendition_is_placed_by_its_id3_timestamp(origin, tmp_path):
+    result = get(origin, "mixed.m3u8", tmp_path)
+    assert [s[0] for s in streams(result.path)] == ["video", "audio"]
+    begin = starts(result.path)
+    assert abs((begin["audio"] - begin["video"]) - 0.5) < 0.05
 
 
 def test_audio_and_video_are_fetched_concurrently(origin, tmp_path):

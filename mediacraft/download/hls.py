@@ -424,7 +424,7 @@ class HlsDownload:
             handle = open(self.group_path(existing.name), "ab")
         else:
             with open(path, "rb") as source:
-                kind = packed.sniff(source.read(64), has_init=seg.init is not None)
+                kind = packed.sniff(source.read(64 * 1024), has_init=seg.init is not None)
             name = f"{track.id}_g{seg.group:05d}{packed.SUFFIXES[kind]}"
             init = self._init(seg.init) if seg.init else b""
             handle = open(self.group_path(name), "wb")

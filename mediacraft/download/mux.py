@@ -152,9 +152,17 @@ def prepare(result: TrackResult, work_dir: Path, cancel: Any, log: LogHook) -> I
     )
     parts: list[Path] = []
     reencoded = 0
+    # Packets differ between containers (H.264 and AAC framing): mixed groups become TS.
+    mixed = len({i.kind for i in infos}) > 1
     for number, info in enumerate(infos):
         if info.signature == main.signature and encodable:
-            parts.append(info.path)
+            if mixed and info.kind != "ts":
+                out = work_dir / f"{result.track.id}_r{number:05d}.ts"
+                run_ffmpeg([*_input_args(info.path, info.kind), "-map", "0", "-c", "copy",
+                            *BITEXACT, "-f", "mpegts", str(out)], cancel)  # fmt: skip
+                parts.append(out)
+            else:
+                parts.append(info.path)
             continue
         out = work_dir / f"{result.track.id}_r{number:05d}.ts"
         log(

@@ -119,15 +119,16 @@ def _adts_duration(data: bytes) -> float:
 
 
 def build_mixed_discontinuity(root: Path) -> Path:
-    """``root/index.m3u8``: 3 s of 320x240@25 stereo, a discontinuity, 2 s of 160x120@30
-    mono (another encode), a discontinuity, 2 s more of the first kind."""
+    """``root/index.m3u8``: 3 s of 320x240@25 with mono 44.1 kHz audio, a discontinuity,
+    2 s of 160x120@30 with stereo 22.05 kHz (another encode), a discontinuity, 2 s more
+    of the first kind."""
     root.mkdir(parents=True, exist_ok=True)
     main = make_video(root / "src" / "main.mp4", 3.0, "320x240", 25, gop=25)
     tail = make_video(root / "src" / "tail.mp4", 2.0, "320x240", 25, gop=25)
     clip = root / "src" / "clip.mp4"
     _ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=30:duration=2",
             *_tone(880, 2.0), "-c:v", "libx264", "-preset", "ultrafast", "-g", "30",
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "1", "-ar", "22050", "-shortest",
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-ar", "22050", "-shortest",
             str(clip))  # fmt: skip
     for name, source in (("a", main), ("b", clip), ("c", tail)):
         package_hls(source, root / name, 1.0)

@@ -48,6 +48,14 @@ class TaskPaths:
         path = self.result_dir / name
         return path if path.is_file() else None
 
+    def extra_file(self, task: Task, name: str) -> Path | None:
+        """One of the result's further files (``result["files"]``), by its listed name only."""
+        listed = (task.result or {}).get("files") or []
+        if name not in listed:
+            return None
+        path = self.result_dir / Path(name).name
+        return path if path.is_file() else None
+
 
 def dir_size(path: Path) -> int:
     total = 0

@@ -146,6 +146,13 @@ class TaskQueue:
         if job:
             job.token.cancel()
 
+    def finish_local(self, task_id: str) -> None:
+        """Ask a task running here to finish early and keep its result (a live recording)."""
+        with self._jobs_lock:
+            job = self._jobs.get(task_id)
+        if job:
+            job.token.finish()
+
     # --- dispatcher -----------------------------------------------------------
     def _dispatch_loop(self) -> None:
         next_recovery = 0.0
@@ -227,7 +234,8 @@ class TaskQueue:
             paths.remove_results()
             log.info("Task %s stopped: %s", task.task_id, job.token.reason or "cancelled")
         except MediaCraftError as exc:
-            self._fail(task.task_id, exc.message, paths)
+            # A full or read-only disk keeps the work files: a retry resumes from them.
+            self._fail(task.task_id, exc.message, paths, keep_work=exc_keeps_work(exc))
         except Exception as exc:
             log.exception("Task %s crashed", task.task_id)
             self._fail(
@@ -237,10 +245,13 @@ class TaskQueue:
             self._forget(job)
             self.notify()
 
-    def _fail(self, task_id: str, message: str, paths: TaskPaths) -> None:
+    def _fail(
+        self, task_id: str, message: str, paths: TaskPaths, *, keep_work: bool = False
+    ) -> None:
         log.warning("Task %s failed: %s", task_id, message)
         self._finish(task_id, TaskStatus.FAILED, error=message)
-        paths.remove_work()
+        if not keep_work:
+            paths.remove_work()
         paths.remove_results()
 
     def _owned(self, task: Task) -> bool:
@@ -317,6 +328,8 @@ class TaskQueue:
         if task is None or not self._owned(task):
             job.token.cancel()  # cancelled, deleted or recovered by another process
             return
+        if task.metadata.get("stop_requested"):
+            job.token.finish()  # "stop" asked through another process
         with job.lock:
             progress = job.latest if job.dirty else None
         heartbeat_due = now - job.last_heartbeat >= self.config.heartbeat_seconds
@@ -415,6 +428,10 @@ class TaskQueue:
         log.warning("Task %s recovered from dead worker %s", task.task_id, dead_worker)
         self.notify()
         return True
+
+
+def exc_keeps_work(exc: BaseException) -> bool:
+    return bool(getattr(exc, "keeps_work", False))
 
 
 def _detail(progress: Progress) -> dict:

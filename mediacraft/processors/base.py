@@ -48,6 +48,8 @@ class Processor(ABC):
     needs_upload: ClassVar[bool] = True
     #: shown in lists and pages
     label: ClassVar[str] = ""
+    #: can end early and keep its result when the visitor asks (a live recording)
+    stoppable: ClassVar[bool] = False
 
     def validate_create(self, task: Task, payload: dict[str, Any], config: Config) -> None:
         """Check and copy what ``POST /api/tasks/create`` gave (url, options) onto ``task``.

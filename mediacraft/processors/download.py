@@ -49,6 +49,7 @@ class DownloadProcessor(Processor):
     task_type = "download"
     needs_upload = False
     label = "Download"
+    stoppable = True  # a live recording ends and keeps what it recorded
 
     def validate_create(self, task: Task, payload: dict[str, Any], config: Config) -> None:
         url = payload.get("url")

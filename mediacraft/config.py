@@ -86,6 +86,12 @@ class Config:
                 raise ValueError(f"{PREFIX}{name.upper()} must be at least 1")
         if self.lowest_speed_kb < 0:
             raise ValueError(f"{PREFIX}LOWEST_SPEED_KB must be 0 (off) or more")
+        if self.lowest_speed_kb > self.min_limit_rate_kb:
+            # else a limit_rate the server allows would make the download fail as too slow
+            raise ValueError(
+                f"{PREFIX}LOWEST_SPEED_KB ({self.lowest_speed_kb}) must not be above "
+                f"{PREFIX}MIN_LIMIT_RATE_KB ({self.min_limit_rate_kb})"
+            )
         if self.storage not in {"file", "sqlite"}:
             raise ValueError(f"{PREFIX}STORAGE must be 'file' or 'sqlite', not {self.storage!r}")
 

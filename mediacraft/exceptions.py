@@ -95,19 +95,16 @@ class MediaError(MediaCraftError):
     status = 400
 
 
-class DiskWriteError(MediaCraftError):
-    """The server's disk refused a write (full, read-only, I/O error).
-
-    Not the visitor's fault and not a network problem: the task fails with
-    what happened, and its work files (a download's checkpoint) are kept so
-    that a retry resumes once the disk is fixed.
-    """
-
-    status = 507
-    keeps_work = True
-
-
 class StorageError(MediaCraftError):
     """A record could not be read or written."""
 
     status = 500
+
+
+class StorageFull(StorageError):
+    """The server's disk cannot take the write (full, or read-only): a server fault.
+
+    Never retried as a network error; the visitor is told what happened.
+    """
+
+    status = 503

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .config import Config
-from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound
+from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound, StorageFull
 from .paths import TaskPaths
 from .processors import JobContext, get_processor
 from .progress import CancelToken, Progress
@@ -235,7 +235,7 @@ class TaskQueue:
             log.info("Task %s stopped: %s", task.task_id, job.token.reason or "cancelled")
         except MediaCraftError as exc:
             # A full or read-only disk keeps the work files: a retry resumes from them.
-            self._fail(task.task_id, exc.message, paths, keep_work=exc_keeps_work(exc))
+            self._fail(task.task_id, exc.message, paths, keep_work=isinstance(exc, StorageFull))
         except Exception as exc:
             log.exception("Task %s crashed", task.task_id)
             self._fail(
@@ -428,10 +428,6 @@ class TaskQueue:
         log.warning("Task %s recovered from dead worker %s", task.task_id, dead_worker)
         self.notify()
         return True
-
-
-def exc_keeps_work(exc: BaseException) -> bool:
-    return bool(getattr(exc, "keeps_work", False))
 
 
 def _detail(progress: Progress) -> dict:

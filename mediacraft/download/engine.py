@@ -128,7 +128,7 @@ def download(
     receives the lines of the task's log; with ``choose_suffix`` an audio-only
     result is written as ``.m4a`` beside ``output``. Raises DownloadError
     (BlockedAddress for the SSRF guard, PlaylistError for a bad playlist) with
-    a user-facing message, QuotaExceeded, DiskWriteError, ValidationError (a
+    a user-facing message, QuotaExceeded, StorageFull, ValidationError (a
     live link without ``record_seconds``), Cancelled (temporary files removed)
     or Interrupted (checkpoint kept).
     """

@@ -30,7 +30,7 @@ from typing import TypeVar
 import requests
 import urllib3
 
-from ..exceptions import BlockedAddress, DiskWriteError, DownloadError, QuotaExceeded
+from ..exceptions import BlockedAddress, DownloadError, QuotaExceeded, StorageFull
 from ..progress import LogHook, ignore_log
 from .options import DownloadOptions
 from .politeness import LIMITER, host_key
@@ -145,7 +145,7 @@ _NETWORK_ERRORS = (
 )
 
 
-def disk_error(exc: OSError, what: str = "The download") -> DiskWriteError:
+def disk_error(exc: OSError, what: str = "The download") -> StorageFull:
     """A write error on the server's disk, told as what it is (not a network retry)."""
     number = exc.errno
     if number in (errno.ENOSPC, errno.EDQUOT):
@@ -156,7 +156,7 @@ def disk_error(exc: OSError, what: str = "The download") -> DiskWriteError:
         reason = "the server's disk reported an I/O error"
     else:
         reason = f"the server could not write its files ({exc.strerror or exc})"
-    return DiskWriteError(f"{what} stopped: {reason}; retry the task once space is free")
+    return StorageFull(f"{what} stopped: {reason}; retry the task once space is free")
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float:
@@ -216,7 +216,7 @@ class Body:
         """Feed the body to ``sink``; stop at the end, or once ``until`` bytes were written.
 
         Returns the bytes written so far. Raises Retryable/Stopped/CapExceeded,
-        DownloadError/QuotaExceeded for the budget, DiskWriteError when ``sink``
+        DownloadError/QuotaExceeded for the budget, StorageFull when ``sink``
         cannot write.
         """
         fetcher = self.fetcher
@@ -253,7 +253,7 @@ class Body:
                     raise CapExceeded(f"is larger than the {self.max_bytes // 1024} KiB limit")
                 if self.want is not None and self.written >= self.want:
                     self.ended = True
-        except (Stopped, DownloadError, Fatal, Retryable, QuotaExceeded, DiskWriteError):
+        except (Stopped, DownloadError, Fatal, Retryable, QuotaExceeded, StorageFull):
             raise
         except _NETWORK_ERRORS as exc:
             if fetcher.stop.is_set():

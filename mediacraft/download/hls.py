@@ -512,11 +512,17 @@ class HlsDownload:
                     self.wake.wait(0.1)
                     self.wake.clear()
                 self.cancel.check()
-                for future in finished:
+                error: BaseException | None = None
+                for future in finished:  # record every success before raising a failure
                     track, index = self._pending.pop(future)
-                    self.state[track.id].done[index] = future.result()
+                    try:
+                        self.state[track.id].done[index] = future.result()
+                    except BaseException as exc:  # noqa: BLE001 - raised below
+                        error = error or exc
                 for track in self.tracks:
                     self._assemble(track)
+                if error is not None:
+                    raise error
                 tracker.segments_total = sum(t.count() for t in self.tracks)
                 tracker.segments_done = self._count_done()
                 if self._dirty and (

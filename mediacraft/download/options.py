@@ -102,6 +102,8 @@ class DownloadOptions:
                 f"Unknown profile {name!r}; expected one of: {', '.join(PROFILES)}"
             )
         values: dict[str, Any] = {"profile": name, **PROFILES[name]}
+        if limits is not None:  # a profile asks for no more threads than the server gives
+            values["threads"] = min(values["threads"], limits.max_threads)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).validated(limits)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import PlaylistError, ValidationError
+from ..exceptions import Cancelled, PlaylistError, ValidationError
 from ..progress import CancelToken, LogHook
 from .fetch import Fetcher
 from .hls import HlsDownload, TrackResult
@@ -216,6 +216,11 @@ def record_and_mux(
         recorder = _start_recording(plan, job, extra, cancel, tracker, log)
     try:
         results = job.run()
+    except Cancelled:
+        raise
+    except BaseException:
+        job.save_on_interrupt()  # keep what was fetched for the next attempt
+        raise
     finally:
         if recorder is not None:
             recorder.finish_all("the download ended")

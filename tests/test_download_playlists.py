@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
 from pathlib import Path
 
 import av
@@ -12,7 +13,7 @@ import pytest
 from mediacraft.download import DownloadOptions, download
 from mediacraft.download.playlist import check_lines, decode_data_uri, media_playlist, parse
 from mediacraft.exceptions import DownloadError, PlaylistError
-from tests.support.media import make_video
+from tests.support.media import FFMPEG, make_video
 from tests.support.origin import HlsMedia, Origin, frame_hashes, package_hls, shared_media
 from tests.support.streams import build_packed_audio
 
@@ -53,10 +54,6 @@ def get(origin: Origin, path: str, tmp_path: Path, **kw):  # noqa: ANN003
 
 def fmp4_single_file_playlist(origin: Origin, tmp_path: Path) -> str:
     """One fMP4 file holding init and segments; EXT-X-MAP's BYTERANGE has no offset."""
-    import subprocess
-
-    from tests.support.media import FFMPEG
-
     out = tmp_path / "fmp4single"
     out.mkdir()
     subprocess.run(

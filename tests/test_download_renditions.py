@@ -214,3 +214,38 @@ def test_options_for_renditions_are_validated():
         with pytest.raises(ValidationError):
             DownloadOptions.from_dict(bad)
     assert DownloadOptions.from_dict({"audio_lang": "all", "subtitles": "zh-Hans"}).subtitles
+
+
+def test_video_and_audio_resume_together_after_an_interrupt(origin, tmp_path):
+    import hashlib
+    import json
+
+    from mediacraft.exceptions import Interrupted
+    from mediacraft.progress import CancelToken
+
+    reference = get(origin, "rend/master.m3u8", tmp_path / "ref", fast(audio_lang="all"))
+    digest = hashlib.sha256(reference.path.read_bytes()).hexdigest()
+    origin.latency = 0.05
+    origin.clear_log()
+    token = CancelToken()
+
+    def hook(progress) -> None:  # noqa: ANN001
+        if (progress.segments_done or 0) >= 6:
+            token.interrupt()
+
+    options = fast(audio_lang="all", threads=2, checkpoint_interval=0.0)
+    with pytest.raises(Interrupted):
+        download(origin.url("rend/master.m3u8"), tmp_path / "out" / "video.mp4", options,
+                 work_dir=tmp_path / "work", allowed_networks=ALLOW, cancel=token,
+                 progress=hook)  # fmt: skip
+    first = set(origin.paths(suffix=".ts"))
+    state = json.loads((tmp_path / "work" / "checkpoint.json").read_text())["tracks"]
+    kept = sum(t["next"] + len(t["done"]) for t in state.values())
+    assert set(state) == {"v", "a1", "a2"} and kept >= 6
+    origin.clear_log()
+    origin.latency = 0.0
+    result = get(origin, "rend/master.m3u8", tmp_path, fast(audio_lang="all"))
+    assert hashlib.sha256(result.path.read_bytes()).hexdigest() == digest
+    again = origin.paths(suffix=".ts")
+    assert len(again) == len(set(again)) == 14 - kept  # 4 video + 2 x 5 audio segments
+    assert any("sEnglish" in p for p in first) and any("/s0_" in p for p in first)

@@ -235,6 +235,11 @@ class LiveRecorder:
             playlist = None
         state.reloads += 1
         changed = playlist is not None and self._append(state, playlist)
+        if state.reloads % 30 == 0:
+            self.log(
+                f"Live {state.track.kind} track: {state.recorded:.0f} s recorded after "
+                f"{state.reloads} playlist reloads"
+            )
         if playlist is not None:
             state.track.target_duration = playlist.target_duration or target
             target = max(0.5, state.track.target_duration)

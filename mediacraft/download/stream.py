@@ -241,9 +241,13 @@ def record_and_mux(
     else:
         outcome.gaps = [dict(g, track=t.kind) for t in plan.tracks for g in job.state[t.id].gaps]
     if results is None:  # remuxed while downloading
+        log("The MP4 was written while the segments arrived (stream copy)")
         outcome.tracks = []
         return outcome
     tracker.set_stage("remuxing")
+    media = [r for r in results if r.track.kind != "subtitles"]
+    groups = sum(len(r.files) for r in media)
+    log(f"Muxing {len(results)} track(s), {groups} group file(s), into the MP4 by stream copy")
     if options.split_discontinuities:
         outcome.parts = _mux_parts(results, temp_output, work_dir, plan, cancel, log, outcome)
     else:

@@ -597,20 +597,26 @@ def build_hls(root: Path, seconds: float = 6.0, segment: float = 1.0, fps: int =
     return HlsMedia(root=root, key=key, durations=durations)
 
 
-def _write_discontinuity(root: Path) -> None:
-    """``disc/index.m3u8``: the ``hi`` segments, a discontinuity, then ``extra``'s."""
+def joined_playlist(root: Path, clips: list[str], prefix: str = "") -> str:
+    """The VOD playlists ``root/<clip>/index.m3u8`` one after another, a discontinuity
+    between each; segment URIs become ``<prefix><clip>/<segment>``."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-MEDIA-SEQUENCE:0"]
-    for i, clip in enumerate(("hi", "extra")):
-        if i:
+    for number, clip in enumerate(clips):
+        if number:
             lines.append("#EXT-X-DISCONTINUITY")
         for line in (root / clip / "index.m3u8").read_text().splitlines():
             if line.startswith("#EXTINF"):
                 lines.append(line)
             elif line and not line.startswith("#"):
-                lines.append(f"../{clip}/{line}")
+                lines.append(f"{prefix}{clip}/{line}")
     lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def _write_discontinuity(root: Path) -> None:
+    """``disc/index.m3u8``: the ``hi`` segments, a discontinuity, then ``extra``'s."""
     (root / "disc").mkdir(exist_ok=True)
-    (root / "disc" / "index.m3u8").write_text("\n".join(lines) + "\n")
+    (root / "disc" / "index.m3u8").write_text(joined_playlist(root, ["hi", "extra"], "../"))
 
 
 def bench_stream(
@@ -656,4 +662,4 @@ def frame_hashes(path: Path) -> list[str]:
 
 
 __all__ = ["Fault", "HlsMedia", "LogEntry", "Origin", "bench_stream", "build_hls", "build_long",
-           "frame_hashes", "package_hls", "shared_media"]  # fmt: skip
+           "frame_hashes", "joined_playlist", "package_hls", "shared_media"]  # fmt: skip

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .media import FFMPEG, make_video
-from .origin import Origin, package_hls
+from .origin import Origin, joined_playlist, package_hls
 
 SUBTITLES = (
     "1\n00:00:00,500 --> 00:00:01,400\nHello\n\n"
@@ -132,17 +132,7 @@ def build_mixed_discontinuity(root: Path) -> Path:
             str(clip))  # fmt: skip
     for name, source in (("a", main), ("b", clip), ("c", tail)):
         package_hls(source, root / name, 1.0)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-MEDIA-SEQUENCE:0"]
-    for number, name in enumerate("abc"):
-        if number:
-            lines.append("#EXT-X-DISCONTINUITY")
-        for line in (root / name / "index.m3u8").read_text().splitlines():
-            if line.startswith("#EXTINF"):
-                lines.append(line)
-            elif line and not line.startswith("#"):
-                lines.append(f"{name}/{line}")
-    lines.append("#EXT-X-ENDLIST")
-    (root / "index.m3u8").write_text("\n".join(lines) + "\n")
+    (root / "index.m3u8").write_text(joined_playlist(root, ["a", "b", "c"]))
     return root / "index.m3u8"
 
 

@@ -10,6 +10,7 @@ import m3u8
 import pytest
 
 from mediacraft.download import DownloadLimits, DownloadOptions, download
+from mediacraft.download.fetch import MAX_RETRY_AFTER, retry_after_seconds
 from mediacraft.download.renditions import choose_variant, variants_of
 from mediacraft.exceptions import DownloadError
 from mediacraft.progress import Progress
@@ -253,3 +254,27 @@ def test_playlist_size_and_segment_caps_are_the_servers(origin, tmp_path):
         get(origin, "big.m3u8", tmp_path / "b", limits=DownloadLimits(max_playlist_bytes=16384))
     with pytest.raises(DownloadError, match="server's size limit"):
         get(origin, "hi/index.m3u8", tmp_path / "c", limits=DownloadLimits(max_total_bytes=200_000))
+
+
+def test_retry_after_is_honoured_and_bounded(origin, source_frames, tmp_path):
+    origin.add_fault("hi/seg_001.ts", "status", status=503, times=1,
+                     headers={"Retry-After": "1"})  # fmt: skip
+    logged: list[str] = []
+    result = get(origin, "hi/index.m3u8", tmp_path, log=logged.append)
+    assert frame_hashes(result.path) == source_frames
+    assert "Segment 2 returned HTTP 503 (attempt 1 of 6); retrying in 1.0 s" in logged
+    assert retry_after_seconds("3600") == MAX_RETRY_AFTER == 60.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert retry_after_seconds("soon") == 0.0
+
+
+def test_slow_first_byte_is_waited_for_but_a_stall_is_not(origin, source_frames, tmp_path):
+    # A packager that builds the segment on demand answers after 1.5 s: not a stall.
+    origin.add_fault("hi/seg_002.ts", "delay", seconds=1.5, times=1)
+    options = fast(stall_timeout=0.5, first_byte_timeout=5)
+    result = get(origin, "hi/index.m3u8", tmp_path / "a", options)
+    assert frame_hashes(result.path) == source_frames
+    assert origin.paths().count("/hi/seg_002.ts") == 1
+    origin.add_fault("hi/seg_003.ts", "delay", seconds=3, times=5)
+    with pytest.raises(DownloadError, match=r"^Segment 4 did not answer within 0.5 s after 2"):
+        get(origin, "hi/index.m3u8", tmp_path / "b", fast(retries=1, first_byte_timeout=0.5))

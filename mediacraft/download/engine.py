@@ -101,8 +101,8 @@ def _preload_probe() -> None:
 def clean_work_dir(work_dir: Path) -> None:
     """Remove everything this engine writes in ``work_dir`` (not the directory)."""
     shutil.rmtree(work_dir / "seg", ignore_errors=True)
-    patterns = ("*_g*", "*_r*.ts", "*_concat.txt", "*_final.vtt", "group_*", PART_NAME,
-                CHECKPOINT_NAME, "concat.txt", ".checkpoint.json.*")  # fmt: skip
+    patterns = ("*_g*", "*_r*.ts", "*_concat.txt", "*_final.vtt", "part*.mp4", "group_*",
+                PART_NAME, CHECKPOINT_NAME, "concat.txt", ".checkpoint.json.*")  # fmt: skip
     for pattern in patterns:
         for path in work_dir.glob(pattern):
             if path.is_file():

@@ -70,6 +70,7 @@ class Fault:
     times: int | None = None  # None: forever
     probability: float = 1.0
     hits: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # sent with a status fault
 
     def fires(self, path: str, rng: random.Random) -> bool:
         if not self.match(path):
@@ -288,6 +289,7 @@ class Origin:
         seconds: float = 30.0,
         times: int | None = None,
         probability: float = 1.0,
+        headers: dict[str, str] | None = None,
     ) -> Fault:
         """``match``: a path (with or without leading slash) or a predicate on the path."""
         if kind not in {"status", "reset", "truncate", "stall", "delay"}:
@@ -297,7 +299,8 @@ class Origin:
             matcher: Matcher = lambda path: path == wanted  # noqa: E731
         else:
             matcher = match
-        fault = Fault(matcher, kind, status, after, seconds, times, probability)
+        fault = Fault(matcher, kind, status, after, seconds, times, probability,
+                      headers=dict(headers or {}))  # fmt: skip
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -370,7 +373,8 @@ class Origin:
             if fault.kind == "delay" and self._stop.wait(fault.seconds):
                 return
             if fault.kind == "status":
-                self._send_simple(handler, entry, fault.status, b"injected failure\n")
+                self._send_simple(handler, entry, fault.status, b"injected failure\n",
+                                  fault.headers)  # fmt: skip
                 return
         if path in self.redirects:
             location, status = self.redirects[path]
@@ -448,8 +452,17 @@ class Origin:
                 socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
             )
 
-    def _send_simple(self, handler: _Handler, entry: LogEntry, status: int, body: bytes) -> None:
+    def _send_simple(
+        self,
+        handler: _Handler,
+        entry: LogEntry,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         handler.send_response(status)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.send_header("Content-Type", "text/plain")
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()

@@ -108,27 +108,53 @@ class RateLimiter:
 
 
 class ByteBudget:
-    """The bytes one download may take: the server's size cap and the visitor's quota."""
+    """The bytes one download may take: the server's size cap and the visitor's quota.
+
+    The cap counts every byte fetched (retries included: it bounds what a stranger's
+    server can make this one receive); the quota counts what is kept on disk, so a
+    failed attempt's bytes are given back and a resumed attempt's files are counted.
+    """
 
     def __init__(self, limit: int, quota: int | None = None) -> None:
         self.limit = limit
         self.quota = quota  # what is left of the visitor's quota, None: unlimited
-        self.used = 0
+        self.used = 0  # fetched
+        self.stored = 0  # kept
         self._lock = threading.Lock()
 
     def add(self, amount: int) -> None:
         with self._lock:
             self.used += amount
-            used = self.used
-        self.check(used)
+            self.stored += amount
+            used, stored = self.used, self.stored
+        self._check_quota(stored)
+        self._check_limit(used)
+
+    def release(self, amount: int) -> None:
+        """A failed attempt's bytes, thrown away: they no longer count against the quota."""
+        with self._lock:
+            self.stored = max(0, self.stored - amount)
+
+    def hold(self, amount: int) -> None:
+        """Bytes already on disk from an earlier attempt (a resume)."""
+        with self._lock:
+            self.stored += amount
+            stored = self.stored
+        self._check_quota(stored)
 
     def check(self, total: int) -> None:
-        """Raise if ``total`` bytes (expected or received) would break a limit."""
+        """Raise if a download of ``total`` bytes (a size known in advance) breaks a limit."""
+        self._check_quota(total)
+        self._check_limit(total)
+
+    def _check_quota(self, total: int) -> None:
         if self.quota is not None and total > self.quota:
             raise QuotaExceeded(
                 f"The download needs more than the {self.quota // MiB} MB left of your "
                 "storage quota: your storage quota is full"
             )
+
+    def _check_limit(self, total: int) -> None:
         if total > self.limit:
             raise DownloadError(
                 f"The download exceeded the server's size limit of {self.limit // MiB} MiB"

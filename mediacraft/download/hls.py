@@ -362,15 +362,20 @@ class HlsDownload:
                 if decryptor:
                     handle.write(decryptor.finalize())
             except Fatal as exc:
-                self.tracker.add_bytes(-counted)
+                self._discard(counted)
                 if exc.status in EXPIRED_STATUS:
                     raise LinkExpired(exc.status) from None
                 raise
             except BaseException:
-                self.tracker.add_bytes(-counted)
+                self._discard(counted)
                 raise
         os.replace(part, final)
         return final.stat().st_size
+
+    def _discard(self, counted: int) -> None:
+        """A failed attempt's bytes leave the progress and the quota (the part is rewritten)."""
+        self.tracker.add_bytes(-counted)
+        self.fetcher.budget.release(counted)
 
     # -- assembly -----------------------------------------------------------------------
     def _assemble(self, track: Track) -> None:
@@ -494,10 +499,11 @@ class HlsDownload:
         tracker = self.tracker
         tracker.segments_total = sum(t.count() for t in self.tracks)
         tracker.segments_done = self._count_done()
-        tracker.add_bytes(
-            sum(g.size for a in self.state.values() for g in a.groups.values())
-            + sum(sum(a.done.values()) for a in self.state.values())
+        kept = sum(g.size for a in self.state.values() for g in a.groups.values()) + sum(
+            sum(a.done.values()) for a in self.state.values()
         )
+        tracker.add_bytes(kept)
+        self.fetcher.budget.hold(kept)  # a resumed attempt's files count against the quota
         tracker.set_stage("recording" if any(t.live for t in self.tracks) else "downloading")
         executor = ThreadPoolExecutor(self.options.threads, thread_name_prefix="hls")
         try:

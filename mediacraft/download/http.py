@@ -198,7 +198,9 @@ class DirectDownload:
             raise
         tracker = self.tracker
         tracker.bytes_total = self.remote.size
-        tracker.add_bytes(sum(p[2] for p in self.parts))
+        kept = sum(p[2] for p in self.parts)
+        tracker.add_bytes(kept)
+        self.fetcher.budget.hold(kept)  # a resumed attempt's bytes count against the quota
         tracker.set_stage("downloading")
         executor = ThreadPoolExecutor(len(self.parts), thread_name_prefix="http")
         pending: dict[Future[None], int] = {}

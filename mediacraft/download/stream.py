@@ -149,6 +149,11 @@ def plan_hls(
             raise PlaylistError(f"The playlist {short_name(track.url)} has no segments")
         track.segments = list(playlist.segments)
     main = plan.playlists["v"]
+    known = [s.byterange.length for t in plan.tracks for s in t.segments
+             if s.byterange is not None and s.byterange.length is not None]  # fmt: skip
+    segments = sum(len(t.segments) for t in plan.tracks)
+    if not plan.live and known and len(known) == segments:
+        fetcher.budget.check(sum(known))  # every size is in the playlist: judge it now
     if not plan.live:
         seconds = sum(s.duration for s in main.segments)
         log(f"{len(main.segments)} segments, {seconds:.1f} s of media")

@@ -142,6 +142,21 @@ def test_a_file_larger_than_the_quota_left_is_refused_before_it_is_fetched(
     assert not work.exists() and not results.exists()
 
 
+def test_a_stream_whose_byte_ranges_exceed_the_quota_is_refused_before_a_segment(
+    request, app_config, origin
+):
+    client = app_with(request, app_config, user_quota_mb=1)
+    lines = ["#EXTM3U", "#EXT-X-TARGETDURATION:2"]
+    for number in range(3):
+        lines += ["#EXTINF:2.0,", f"#EXT-X-BYTERANGE:{MiB}@{number * MiB}", "all.ts"]
+    origin.add_file("ranged/index.m3u8", "\n".join([*lines, "#EXT-X-ENDLIST"]).encode())
+    task_id = create(client, origin.url("ranged/index.m3u8")).json["data"]["task_id"]
+    done = ended(client, task_id)
+    assert done["status"] == "failed"
+    assert "your storage quota is full" in done["error_message"]
+    assert origin.paths(prefix="ranged/") == ["/ranged/index.m3u8"]  # no segment asked for
+
+
 def test_a_stream_that_outgrows_the_quota_fails_and_leaves_nothing(request, app_config, origin):
     client = app_with(request, app_config, user_quota_mb=1)
     task_id = create(client, origin.url("long/index.m3u8"), threads=2).json["data"]["task_id"]

@@ -278,3 +278,24 @@ def test_slow_first_byte_is_waited_for_but_a_stall_is_not(origin, source_frames,
     origin.add_fault("hi/seg_003.ts", "delay", seconds=3, times=5)
     with pytest.raises(DownloadError, match=r"^Segment 4 did not answer within 0.5 s after 2"):
         get(origin, "hi/index.m3u8", tmp_path / "b", fast(retries=1, first_byte_timeout=0.5))
+
+
+def test_too_little_room_for_the_index_falls_back_to_a_faststart_pass(
+    origin, source_frames, tmp_path, monkeypatch
+):
+    from mediacraft.download import remux
+
+    monkeypatch.setattr(remux, "MOOV_BYTES_PER_SECOND", 1)
+    monkeypatch.setattr(remux, "MOOV_BASE", 64)
+    logged: list[str] = []
+    result = get(origin, "hi/index.m3u8", tmp_path, log=logged.append)
+    assert frame_hashes(result.path) == source_frames
+    boxes = top_level_boxes(result.path)
+    assert boxes[0] == "ftyp" and boxes.index("moov") < boxes.index("mdat")
+    assert any("needed more room than reserved" in line for line in logged)
+
+
+def test_the_index_is_written_in_reserved_room_without_a_second_pass(origin, tmp_path):
+    result = get(origin, "hi/index.m3u8", tmp_path)
+    boxes = top_level_boxes(result.path)
+    assert boxes[:3] == ["ftyp", "moov", "free"] and "mdat" in boxes

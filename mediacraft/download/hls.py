@@ -37,7 +37,7 @@ from .checkpoint import Checkpoint
 from .fetch import Fatal, Fetcher, LinkExpired, Stopped
 from .options import DownloadOptions
 from .playlist import Init, Key, Segment, decode_data_uri
-from .remux import StreamingRemux
+from .remux import MoovTooSmall, StreamingRemux, remux_to_mp4
 from .tracker import Tracker
 from .tracks import Track
 from .watchdog import SpeedFloor
@@ -440,7 +440,7 @@ class HlsDownload:
                 group.size = len(init)
             if self.stream_to is not None and kind == "ts" and self.remux is None:
                 self.remux = StreamingRemux(
-                    self.group_path(name), self.stream_to, self.cancel.event
+                    self.group_path(name), self.stream_to, self.cancel.event, self._duration()
                 )
         self._handles[track.id] = (seg.group, handle)
 
@@ -543,7 +543,12 @@ class HlsDownload:
             self._close()
             if self.remux is not None:
                 tracker.set_stage("remuxing")
-                self.remux.finish(self.state[self.tracks[0].id].groups[0].size)
+                group = self.state[self.tracks[0].id].groups[0]
+                try:
+                    self.remux.finish(group.size)
+                except MoovTooSmall:
+                    self.log("The MP4 index needed more room than reserved: writing it again")
+                    remux_to_mp4([self.group_path(group.name)], self.stream_to, self.cancel.event)
                 self.remux = None
                 return None
         except BaseException:
@@ -558,6 +563,9 @@ class HlsDownload:
         tracker.emit(force=True)
         return [self._result(track) for track in self.tracks]
 
+    def _duration(self) -> float:
+        return sum(s.duration for s in self.tracks[0].segments)
+
     def _resume_streaming(self) -> None:
         """A resumed single-TS download streams again from its group file's start."""
         if self.stream_to is None or self.remux is not None:
@@ -565,7 +573,7 @@ class HlsDownload:
         group = self.state[self.tracks[0].id].groups.get(0)
         if group is not None and group.kind == "ts":
             self.remux = StreamingRemux(self.group_path(group.name), self.stream_to,
-                                        self.cancel.event)  # fmt: skip
+                                        self.cancel.event, self._duration())  # fmt: skip
             self.remux.advance(group.size)
 
     def _result(self, track: Track) -> TrackResult:

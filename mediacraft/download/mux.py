@@ -25,7 +25,7 @@ from typing import Any
 from ..exceptions import DownloadError
 from ..progress import LogHook, ignore_log
 from .hls import TrackResult
-from .remux import BITEXACT, run_ffmpeg
+from .remux import BITEXACT, MoovTooSmall, faststart_args, run_ffmpeg
 from .renditions import iso639_2
 from .webvtt import shifted
 
@@ -251,19 +251,32 @@ def mux(
                                 "maps": maps_sub, "number": number})  # fmt: skip
     if not maps:
         raise DownloadError("The stream has neither video nor audio to write")
-    tail = ["-c", "copy", "-c:s", "mov_text", "-movflags", "+faststart", *BITEXACT, "-f", "mp4",
-            str(output)]  # fmt: skip
+    duration = max((r.duration for r in media), default=0.0)
+    tracks = len(maps) // 2 + len(subtitle_tracks)
+
+    def tail(reserve: bool = True) -> list[str]:
+        where = faststart_args(duration if reserve else None, tracks)
+        return ["-c", "copy", "-c:s", "mov_text", *where, *BITEXACT, "-f", "mp4", str(output)]
+
     sub_maps = [m for t in subtitle_tracks for m in t["maps"]]
     sub_meta = [m for t in subtitle_tracks for m in _language(t["number"], "s", t["language"])]
+    def write(inputs: list[str], more_maps: list[str]) -> None:
+        command = [*args, *inputs, *maps, *more_maps, *metadata]
+        try:
+            run_ffmpeg([*command, *tail()], cancel)
+        except MoovTooSmall:
+            log("The MP4 index needed more room than reserved: writing it again")
+            run_ffmpeg([*command, *tail(reserve=False)], cancel)
+
     try:
-        run_ffmpeg([*args, *subtitle_args, *maps, *sub_maps, *metadata, *sub_meta, *tail], cancel)
+        write(subtitle_args, [*sub_maps, *sub_meta])
         for track in subtitle_tracks:
             plan.tracks.append({k: track[k] for k in ("type", "language", "name")})
     except DownloadError:
         if not subtitle_tracks:
             raise
         log("The subtitles could not be put in the MP4: writing them beside it as .vtt files")
-        run_ffmpeg([*args, *maps, *metadata, *tail], cancel)
+        write([], [])
         for track in subtitle_tracks:
             plan.side_files.append((track["file"], track["language"] or "und"))
     return plan

@@ -74,7 +74,7 @@ def run_ffmpeg(
             errors.seek(0)
             tail = errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
             detail = tail[-1] if tail else f"exit status {proc.returncode}"
-            raise failure(detail)
+            raise failure(detail, "\n".join(tail))
 
 
 _DISK_ERRORS = {
@@ -84,13 +84,17 @@ _DISK_ERRORS = {
 }
 
 
-def failure(detail: str) -> MediaCraftError:
-    """ffmpeg's last error line as an exception: a full disk is a disk error, not a remux bug."""
+def failure(detail: str, output: str = "") -> MediaCraftError:
+    """ffmpeg's error (``detail``: its last line, ``output``: the lines before it too) as an
+    exception: a full disk is a disk error, not a remux bug."""
     from .fetch import disk_error
 
+    text_seen = output or detail
     for text, number in _DISK_ERRORS.items():
-        if text in detail:
+        if text in text_seen:
             return disk_error(OSError(number, text), "Writing the MP4 file")
+    if "reserved_moov_size is too small" in text_seen:
+        return MoovTooSmall(f"Remuxing to MP4 failed: {detail}")
     return DownloadError(f"Remuxing to MP4 failed: {detail}")
 
 
@@ -131,11 +135,35 @@ def remux_to_mp4(
     run_ffmpeg([*source, *mp4_output_args(output)], cancel)
 
 
-def mp4_output_args(output: Path) -> list[str]:
+#: room reserved for the MP4 index (moov) per second of media and track: measured indexes
+#: take ~0.3-0.8 KiB/s per track (60 fps with B-frames is the high end); 2 KiB leaves margin
+MOOV_BYTES_PER_SECOND = 2048
+MOOV_BASE = 64 * 1024
+
+
+class MoovTooSmall(DownloadError):
+    """The room reserved for the index was not enough (the caller writes it again)."""
+
+
+def faststart_args(duration: float | None = None, tracks: int = 2) -> list[str]:
+    """How the MP4's index gets in front of its data (so players start at once).
+
+    With the duration known, room for the index is reserved at the start of the
+    file and ffmpeg writes it there at the end: no second pass over the whole
+    file, which ``+faststart`` makes (about a second per GB). Without it, or if
+    the room was too small (:class:`MoovTooSmall`), ``+faststart``.
+    """
+    if duration and duration > 0:
+        size = MOOV_BASE + int(duration * MOOV_BYTES_PER_SECOND * max(1, tracks))
+        return ["-moov_size", str(size)]
+    return ["-movflags", "+faststart"]
+
+
+def mp4_output_args(output: Path, duration: float | None = None) -> list[str]:
     return [
         "-map", "0:v?", "-map", "0:a?",
         "-c", "copy",
-        "-movflags", "+faststart",
+        *faststart_args(duration),
         *BITEXACT,
         "-f", "mp4",
         str(output),
@@ -151,7 +179,13 @@ class StreamingRemux:
     attempt feeds the same bytes from the start, so its output is identical.
     """
 
-    def __init__(self, source: Path, output: Path, cancel: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        source: Path,
+        output: Path,
+        cancel: threading.Event | None = None,
+        duration: float | None = None,
+    ) -> None:
         self.source = source
         self.output = output
         self.cancel = cancel
@@ -163,7 +197,7 @@ class StreamingRemux:
         args = ["-protocol_whitelist", "pipe", "-f", "mpegts", "-i", "pipe:0"]
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
         self.proc = subprocess.Popen(
-            cmd + mp4_output_args(output),
+            cmd + mp4_output_args(output, duration),
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=self._errors,
@@ -228,7 +262,7 @@ class StreamingRemux:
             tail = self._errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
             detail = tail[-1] if tail else f"{self._error or self.proc.returncode}"
             self._errors.close()
-            raise failure(detail)
+            raise failure(detail, "\n".join(tail))
         self._errors.close()
 
     def abort(self) -> None:
@@ -308,7 +342,9 @@ def is_mp4(path: Path) -> bool:
 __all__ = [
     "BITEXACT",
     "MediaInfo",
+    "MoovTooSmall",
     "StreamingRemux",
+    "faststart_args",
     "ffmpeg_exe",
     "is_mp4",
     "probe",

@@ -539,7 +539,11 @@ class HlsDownload:
                     self.speed_floor.check(tracker.bytes_done)
                 tracker.emit()
             executor.shutdown(wait=True)
-            self.save()
+            if self.remux is None:
+                self.save()
+            # Else the MP4 is moments from done: the last periodic checkpoint stays valid (it
+            # describes data made durable then), and an fsync of the whole group file now
+            # would only delay the result.
             self._close()
             if self.remux is not None:
                 tracker.set_stage("remuxing")

@@ -200,7 +200,18 @@ def test_segment_that_always_fails_names_segment_status_and_attempts(origin, tmp
     with pytest.raises(DownloadError) as info:
         get(origin, "hi/index.m3u8", tmp_path, fast(retries=3))
     assert str(info.value) == "Segment 3 returned HTTP 503 after 4 attempts"
-    assert origin.paths().count("/hi/seg_002.ts") == 4
+    assert origin.paths().count("/hi/seg_002.ts") == 8  # two rounds of four attempts
+
+
+def test_a_segment_that_runs_out_of_attempts_gets_a_second_round(origin, source_frames, tmp_path):
+    origin.add_fault("hi/seg_004.ts", "status", status=503, times=3)
+    logged: list[str] = []
+    result = get(origin, "hi/index.m3u8", tmp_path, fast(retries=1), log=logged.append)
+    assert frame_hashes(result.path) == source_frames
+    assert origin.paths().count("/hi/seg_004.ts") == 4
+    assert "Segment 5 returned HTTP 503 after 2 attempts: trying it once more from the start" in (
+        logged
+    )
 
 
 def test_stall_message_when_retries_run_out(origin, tmp_path):

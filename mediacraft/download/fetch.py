@@ -68,6 +68,10 @@ class CapExceeded(Fatal):
     """A size cap was hit; the message needs no attempt count."""
 
 
+class RetriesExhausted(DownloadError):
+    """Every attempt failed in a way worth retrying (the source may recover later)."""
+
+
 class LinkExpired(Exception):
     """HTTP 403/410 where fresh links may help: the caller fetches the playlist again."""
 
@@ -407,7 +411,7 @@ class Fetcher:
             if number == attempts:
                 plural = "attempt" if attempts == 1 else "attempts"
                 self.log(f"{what} {error} (attempt {number} of {attempts}): giving up")
-                raise DownloadError(f"{what} {error} after {attempts} {plural}") from None
+                raise RetriesExhausted(f"{what} {error} after {attempts} {plural}") from None
             ceiling = min(
                 self.options.max_retry_delay, self.options.retry_delay * 2 ** (number - 1)
             )
@@ -559,6 +563,7 @@ __all__ = [
     "LinkExpired",
     "RateLimiter",
     "Retryable",
+    "RetriesExhausted",
     "Stopped",
     "disk_error",
     "retry_after_seconds",

@@ -34,7 +34,7 @@ from ..exceptions import DownloadError
 from ..progress import CancelToken, LogHook, ignore_log
 from . import packed
 from .checkpoint import Checkpoint
-from .fetch import Fatal, Fetcher, LinkExpired, Stopped
+from .fetch import Fatal, Fetcher, LinkExpired, RetriesExhausted, Stopped
 from .options import DownloadOptions
 from .playlist import Init, Key, Segment, decode_data_uri
 from .remux import MoovTooSmall, StreamingRemux, remux_to_mp4
@@ -172,6 +172,7 @@ class HlsDownload:
         self._joiners: dict[str, Joiner] = {}
         self._handles: dict[str, tuple[int, Any]] = {}  # track id -> (group, open file)
         self._pending: dict[Future[int], tuple[Track, int]] = {}
+        self._retried: set[tuple[str, int]] = set()  # segments given a second round
         self._last_save = 0.0
         self._dirty = False
 
@@ -479,6 +480,20 @@ class HlsDownload:
             future = executor.submit(self._fetch, track, index)
             self._pending[future] = (track, index)
 
+    def _second_round(
+        self, executor: ThreadPoolExecutor, track: Track, index: int, exc: RetriesExhausted
+    ) -> bool:
+        """A segment that ran out of attempts on errors worth retrying gets one more round
+        of them (with 20 % of requests failing, six in a row happen to one segment in a
+        hundred downloads of 150); a second failure is the download's."""
+        key = (track.id, index)
+        if key in self._retried:
+            return False
+        self._retried.add(key)
+        self.log(f"{exc.message}: trying it once more from the start")
+        self._pending[executor.submit(self._fetch, track, index)] = (track, index)
+        return True
+
     def _complete(self) -> bool:
         if self._pending:
             return False
@@ -523,6 +538,9 @@ class HlsDownload:
                     track, index = self._pending.pop(future)
                     try:
                         self.state[track.id].done[index] = future.result()
+                    except RetriesExhausted as exc:
+                        if not self._second_round(executor, track, index, exc):
+                            error = error or exc
                     except BaseException as exc:  # noqa: BLE001 - raised below
                         error = error or exc
                 for track in self.tracks:

@@ -201,3 +201,22 @@ def test_redirect_to_loopback_is_refused_when_connecting(
     assert failed["status"] == "failed"
     assert "127.0.0.1" in failed["error_message"] and "not allowed" in failed["error_message"]
     assert origin.paths() == ["/go"]  # the redirect target was never requested
+
+
+def test_split_discontinuities_serves_every_part(client, origin) -> None:  # noqa: ANN001
+    body = {"task_type": "download", "url": origin.url("disc/index.m3u8"), "name": "Two parts",
+            "options": {"split_discontinuities": True}}  # fmt: skip
+    task_id = client.post("/api/tasks/create", json=body).json["data"]["task_id"]
+    done = finished(client, task_id)
+    assert done["status"] == "completed", done["error_message"]
+    assert done["result"]["files"] == ["disc.part2.mp4"]
+    part = client.get(f"/api/tasks/{task_id}/download?file=disc.part2.mp4")
+    data = part.get_data()
+    part.close()
+    assert part.status_code == 200 and data[4:8] == b"ftyp"
+    assert part.headers["Content-Type"] == "video/mp4"
+    assert "Two%20parts.part2.mp4" in part.headers["Content-Disposition"]
+    for bad in ("../disc.mp4", "disc.mp4", "x"):
+        answer = client.get(f"/api/tasks/{task_id}/download?file={bad}")
+        answer.close()
+        assert answer.status_code == 404

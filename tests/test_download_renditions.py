@@ -249,3 +249,21 @@ def test_video_and_audio_resume_together_after_an_interrupt(origin, tmp_path):
     again = origin.paths(suffix=".ts")
     assert len(again) == len(set(again)) == 14 - kept  # 4 video + 2 x 5 audio segments
     assert any("sEnglish" in p for p in first) and any("/s0_" in p for p in first)
+
+
+def test_subtitles_the_mp4_cannot_take_are_written_beside_it(origin, tmp_path, monkeypatch):
+    from mediacraft.download import mux as mux_module
+
+    real = mux_module.run_ffmpeg
+
+    def refuse_subtitles(args, cancel=None, timeout=3600.0):  # noqa: ANN001, ANN202
+        if "webvtt" in args:
+            raise DownloadError("Remuxing to MP4 failed: Subtitle codec is not supported")
+        return real(args, cancel, timeout)
+
+    monkeypatch.setattr(mux_module, "run_ffmpeg", refuse_subtitles)
+    result = get(origin, "rend/master.m3u8", tmp_path, fast(subtitles="en"))
+    assert [p.name for p in result.files] == ["video.mp4", "video.en.vtt"]
+    text = result.files[1].read_text()
+    assert text.startswith("WEBVTT") and "Hello" in text and "World" in text
+    assert [t["type"] for t in result.tracks] == ["video", "audio"]

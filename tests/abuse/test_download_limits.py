@@ -139,7 +139,8 @@ def test_a_file_larger_than_the_quota_left_is_refused_before_it_is_fetched(
     (entry,) = [e for e in origin.log if e.path == "/big.bin"]
     assert entry.sent < MiB  # stopped at the headers, not after the transfer
     work, results = task_dirs(request.getfixturevalue("app"), task_id)
-    assert not work.exists() and not results.exists()
+    # the queue records the failure, then removes the files: wait for the second step
+    wait_for(lambda: not work.exists() and not results.exists(), what="the files removed")
 
 
 def test_a_stream_whose_byte_ranges_exceed_the_quota_is_refused_before_a_segment(
@@ -164,7 +165,8 @@ def test_a_stream_that_outgrows_the_quota_fails_and_leaves_nothing(request, app_
     assert done["status"] == "failed"
     assert done["error_message"].endswith("your storage quota is full")
     work, results = task_dirs(request.getfixturevalue("app"), task_id)
-    assert not work.exists() and not results.exists()
+    # the queue records the failure, then removes the files: wait for the second step
+    wait_for(lambda: not work.exists() and not results.exists(), what="the files removed")
 
 
 # -- every task ends ----------------------------------------------------------------------
@@ -242,7 +244,8 @@ def test_a_read_only_result_directory_is_named_and_keeps_the_checkpoint(
     assert done["status"] == "failed"
     assert "the server's storage is read-only" in done["error_message"]
     work, results = task_dirs(request.getfixturevalue("app"), task_id)
-    assert (work / "checkpoint.json").exists() and not results.exists()
+    wait_for(lambda: not results.exists(), what="the partial result removed")
+    assert (work / "checkpoint.json").exists()
     origin.clear_log()
     assert client.post(f"/api/tasks/{task_id}/retry").status_code == 200
     assert ended(client, task_id)["status"] == "completed"

@@ -21,7 +21,6 @@ most the segments finished since the last save.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from ..exceptions import DownloadError
 from ..progress import CancelToken, LogHook, ignore_log
 from . import packed
 from .checkpoint import Checkpoint
+from .copying import copy_into
 from .fetch import Fatal, Fetcher, LinkExpired, RetriesExhausted, Stopped
 from .options import DownloadOptions
 from .playlist import Init, Key, Segment, decode_data_uri
@@ -401,12 +401,12 @@ class HlsDownload:
             self._open_group(track, assembly, seg, path)
         group = assembly.groups[seg.group]
         _number, handle = self._handles[track.id]
-        with open(path, "rb") as source:
+        with open(path, "rb", buffering=0) as source:
             if group.kind == "vtt":
                 joiner = self._joiners.setdefault(track.id, Joiner())
                 text = joiner.segment_text(source.read(), first=group.size == 0).encode()
                 assembly.vtt_mapped = assembly.vtt_mapped or joiner.mapped
-                handle.write(text)
+                write_all(handle, text)
                 group.size += len(text)
                 return
             if group.kind in ("aac", "mp3", "ac3"):
@@ -416,7 +416,7 @@ class HlsDownload:
                 skip = packed.id3_length(head)
                 source.seek(skip)
                 size -= skip
-            shutil.copyfileobj(source, handle, 1024 * 1024)
+            copy_into(source.fileno(), handle.fileno(), size)
         group.size += size
 
     def _open_group(self, track: Track, assembly: Assembly, seg: Segment, path: Path) -> None:
@@ -426,18 +426,20 @@ class HlsDownload:
             os.fsync(current[1].fileno())
             current[1].close()
         existing = assembly.groups.get(seg.group)
+        # Unbuffered: the kernel copies segments in (copy_file_range), so no Python buffer.
         if existing is not None:
-            handle = open(self.group_path(existing.name), "ab")
+            handle = open(self.group_path(existing.name), "r+b", buffering=0)
+            handle.seek(0, os.SEEK_END)
         else:
             with open(path, "rb") as source:
                 kind = packed.sniff(source.read(64 * 1024), has_init=seg.init is not None)
             name = f"{track.id}_g{seg.group:05d}{packed.SUFFIXES[kind]}"
             init = self._init(seg.init) if seg.init else b""
-            handle = open(self.group_path(name), "wb")
+            handle = open(self.group_path(name), "wb", buffering=0)
             group = GroupFile(name, kind)
             assembly.groups[seg.group] = group
             if init:
-                handle.write(init)
+                write_all(handle, init)
                 group.size = len(init)
             if self.stream_to is not None and kind == "ts" and self.remux is None:
                 self.remux = StreamingRemux(
@@ -624,6 +626,13 @@ class HlsDownload:
         for _group, handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+
+def write_all(handle: Any, data: bytes) -> None:
+    """``data`` into an unbuffered file (a raw write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[handle.write(view) :]
 
 
 def restored_size(state: dict[str, Assembly], name: str) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..exceptions import DownloadError, MediaCraftError
+from .copying import splice_into
 from .fetch import Stopped
 
 _FFMPEG: str | None = None
@@ -216,18 +217,22 @@ class StreamingRemux:
         assert stdin is not None
         sent = 0
         try:
-            with open(self.source, "rb") as handle:
+            with open(self.source, "rb", buffering=0) as handle:
                 while True:
                     with self._cond:
                         while sent >= self._available and not self._final:
                             self._cond.wait()
                         limit, final = self._available, self._final
-                    while sent < limit:
-                        chunk = handle.read(min(1024 * 1024, limit - sent))
-                        if not chunk:
-                            raise DownloadError("The assembled stream is shorter than expected")
-                        stdin.write(chunk)
-                        sent += len(chunk)
+                    if sent < limit:
+                        try:
+                            splice_into(handle.fileno(), stdin.fileno(), limit - sent)
+                        except OSError as exc:
+                            if exc.errno == 0:  # the file ended before ``limit``
+                                raise DownloadError(
+                                    "The assembled stream is shorter than expected"
+                                ) from None
+                            raise
+                        sent = limit
                     if final and sent >= limit:
                         break
         except BaseException as exc:  # noqa: BLE001 - reported by finish()

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import Cancelled, DownloadError, Interrupted, MediaCraftError, QuotaExceeded
 from ..progress import CancelToken, LogHook, ProgressHook, ignore_log
@@ -27,14 +27,15 @@ from . import playlist as hls_playlist
 from .checkpoint import NAME as CHECKPOINT_NAME
 from .fetch import Body, Fetcher, Stopped, disk_error
 from .guard import check_url, guarded_session
-from .hls import HlsDownload
 from .http import PART_NAME, DirectDownload, RemoteFile
 from .limits import DownloadLimits
 from .options import DownloadOptions
 from .remux import is_mp4, probe, probe_tracks, remux_to_mp4
-from .stream import HlsPlan, plan_hls, record_and_mux
 from .tracker import Tracker
 from .watchdog import SpeedFloor
+
+if TYPE_CHECKING:
+    from .hls import HlsDownload
 
 HEAD_BYTES = 16
 
@@ -91,7 +92,10 @@ def _open(
     return fetcher.retrying("The URL", attempt)
 
 
-def _preload_probe() -> None:
+def _preload() -> None:
+    """Import what comes later (the HLS modules, PyAV) while the first request is on its way."""
+    from . import stream  # noqa: F401
+
     try:
         import av  # noqa: F401
     except ImportError:  # probe() reports it
@@ -161,8 +165,8 @@ def download(
 
     watcher = threading.Thread(target=watch_cancel, name="download-cancel", daemon=True)
     watcher.start()
-    # PyAV takes ~0.2 s to import; load it while the network works, not after.
-    threading.Thread(target=_preload_probe, name="download-preload", daemon=True).start()
+    # PyAV takes ~0.2 s to import, the HLS modules ~0.05 s: load them while the network works.
+    threading.Thread(target=_preload, name="download-preload", daemon=True).start()
     job: HlsDownload | DirectDownload | None = None
     temp_output = output
     first: Body | None = None
@@ -173,7 +177,9 @@ def download(
         # Per process: an ffmpeg orphaned by a killed earlier attempt may still write its own.
         temp_output = output.with_name(f".{output.name}.{os.getpid()}.part")
         if kind == "hls":
-            plan: HlsPlan = plan_hls(fetcher, remote.url, body, options, limits, log)
+            from .stream import plan_hls, record_and_mux
+
+            plan = plan_hls(fetcher, remote.url, body, options, limits, log)
             outcome = record_and_mux(
                 plan, fetcher, work_dir, temp_output, output, options, tracker, cancel, log,
                 None if plan.live else floor,

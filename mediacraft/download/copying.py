@@ -11,36 +11,30 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 
 CHUNK = 1024 * 1024
 
 
 def copy_into(source: int, target: int, count: int) -> None:
     """Copy ``count`` bytes from ``source``'s position to ``target``'s position (both fds)."""
-    remaining = count
-    while remaining > 0:
-        try:
-            moved = os.copy_file_range(source, target, min(remaining, 1 << 30))
-        except (AttributeError, OSError) as exc:
-            if isinstance(exc, OSError) and exc.errno not in _FALLBACK:
-                raise
-            _copy_plain(source, target, remaining)
-            return
-        if moved == 0:
-            raise OSError(0, f"source ended {remaining} bytes early")
-        remaining -= moved
+    _move(lambda n: os.copy_file_range(source, target, n), source, target, count, 1 << 30)
 
 
 def splice_into(source: int, pipe: int, count: int) -> None:
     """Move ``count`` bytes from ``source``'s position into ``pipe`` (blocking)."""
+    _move(lambda n: os.splice(source, pipe, n), source, pipe, count, CHUNK)
+
+
+def _move(kernel: Callable[[int], int], source: int, target: int, count: int, step: int) -> None:
     remaining = count
     while remaining > 0:
         try:
-            moved = os.splice(source, pipe, min(remaining, CHUNK))
+            moved = kernel(min(remaining, step))
         except (AttributeError, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno not in _FALLBACK:
                 raise
-            _copy_plain(source, pipe, remaining)
+            _copy_plain(source, target, remaining)
             return
         if moved == 0:
             raise OSError(0, f"source ended {remaining} bytes early")

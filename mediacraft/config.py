@@ -46,6 +46,14 @@ class Config:
     max_clips: int = 20
     log_level: str = "INFO"
     per_host_connections: int = 16  # concurrent requests to one origin host
+    max_download_mb: int = 20480  # bytes one download may fetch
+    max_playlist_kb: int = 8192  # size of one HLS playlist
+    max_segments: int = 50_000  # segments of one media playlist
+    max_record_seconds: int = 14_400  # longest live recording (keep below the download time limit)
+    max_download_threads: int = 32  # concurrent segment fetches one download may ask for
+    min_limit_rate_kb: int = 256  # the lowest limit_rate a visitor may set (KiB/s)
+    lowest_speed_kb: int = 10  # a download slower than this on average fails (KiB/s; 0: off)
+    lowest_speed_seconds: int = 60  # ... measured over this window
     run_queue: bool = True  # run task workers in this process (off for admin commands)
     plugins: tuple[str, ...] = ()  # extra processor modules to import (tests use this)
     # --- what one visitor may hold (hostile visitors; see docs/abuse.md)
@@ -90,12 +98,22 @@ class Config:
         return config
 
     def validate(self) -> None:
-        for name in ("max_tasks_per_user", "max_concurrent_tasks", "max_attempts"):
+        for name in (
+            "max_tasks_per_user", "max_concurrent_tasks", "max_attempts", "max_download_mb",
+            "max_playlist_kb", "max_segments", "max_record_seconds", "max_download_threads",
+            "min_limit_rate_kb", "lowest_speed_seconds", "max_unfinished_per_user",
+            "max_stored_tasks_per_user", "max_task_seconds",
+        ):  # fmt: skip
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{PREFIX}{name.upper()} must be at least 1")
-        for name in ("max_unfinished_per_user", "max_stored_tasks_per_user", "max_task_seconds"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{PREFIX}{name.upper()} must be at least 1")
+        if self.lowest_speed_kb < 0:
+            raise ValueError(f"{PREFIX}LOWEST_SPEED_KB must be 0 (off) or more")
+        if self.lowest_speed_kb > self.min_limit_rate_kb:
+            # else a limit_rate the server allows would make the download fail as too slow
+            raise ValueError(
+                f"{PREFIX}LOWEST_SPEED_KB ({self.lowest_speed_kb}) must not be above "
+                f"{PREFIX}MIN_LIMIT_RATE_KB ({self.min_limit_rate_kb})"
+            )
         if self.storage not in {"file", "sqlite"}:
             raise ValueError(f"{PREFIX}STORAGE must be 'file' or 'sqlite', not {self.storage!r}")
 

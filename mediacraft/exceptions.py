@@ -90,6 +90,12 @@ class DownloadError(MediaCraftError):
     status = 502
 
 
+class PlaylistError(DownloadError):
+    """An HLS playlist that cannot be used as it is (malformed line, missing group, ...)."""
+
+    status = 400
+
+
 class BlockedAddress(DownloadError):
     """The SSRF guard refused a URL (private, loopback, metadata, ...)."""
 

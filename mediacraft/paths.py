@@ -18,6 +18,7 @@ class TaskPaths:
     result_dir: Path  # data/results/{user_id}/{task_id}
     work_dir: Path  # data/work/{task_id}: checkpoints and temporary files
     trash_dir: Path  # data/trash: directories detached from their task, to be deleted
+    log_file: Path  # data/logs/{task_id}.log: the task's short log (tasklog.py)
 
     @classmethod
     def of(cls, data_dir: Path, task: Task) -> TaskPaths:
@@ -29,6 +30,7 @@ class TaskPaths:
             result_dir=data_dir / "results" / task.user_id / task.task_id,
             work_dir=data_dir / "work" / task.task_id,
             trash_dir=data_dir / "trash",
+            log_file=data_dir / "logs" / f"{task.task_id}.log",
         )
 
     def remove_work(self) -> None:
@@ -40,6 +42,7 @@ class TaskPaths:
     def remove_all(self) -> None:
         for directory in (self.upload_dir, self.result_dir, self.work_dir):
             shutil.rmtree(directory, ignore_errors=True)
+        self.log_file.unlink(missing_ok=True)
 
     def detach(self, *, work: bool = False, results: bool = False) -> list[Path]:
         """Move the task's work and/or result directory out of its way, at once.
@@ -68,6 +71,14 @@ class TaskPaths:
             return None
         name = Path(str(task.result["file_name"])).name  # server-generated, but be strict
         path = self.result_dir / name
+        return path if path.is_file() else None
+
+    def extra_file(self, task: Task, name: str) -> Path | None:
+        """One of the result's further files (``result["files"]``), by its listed name only."""
+        listed = (task.result or {}).get("files") or []
+        if name not in listed:
+            return None
+        path = self.result_dir / Path(name).name
         return path if path.is_file() else None
 
 

@@ -28,16 +28,25 @@ class Progress:
     speed: float | None = None  # bytes per second (moving average)
     eta: float | None = None  # seconds
     message: str = ""
+    live: bool = False  # recording a live stream
+    recorded_seconds: float | None = None  # media recorded so far (live)
+    record_seconds: float | None = None  # what the recording is asked for (live)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 ProgressHook = Callable[[Progress], None]
+#: receives one line for a task's log ("Segment 17 returned HTTP 503; retrying in 1.2 s")
+LogHook = Callable[[str], None]
 
 
 def ignore_progress(_progress: Progress) -> None:
     """A hook that discards reports (CLI quiet mode, tests)."""
+
+
+def ignore_log(_line: str) -> None:
+    """A log hook that discards lines."""
 
 
 class CancelToken:
@@ -50,6 +59,8 @@ class CancelToken:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.reason: str = ""
+        #: "finish with what you have": a live recording ends early and keeps its result
+        self.finish_event = threading.Event()
 
     def cancel(self) -> None:
         self.reason = "cancelled"
@@ -65,6 +76,13 @@ class CancelToken:
         if not self.event.is_set():
             self.reason = "timed_out"
         self.event.set()
+    def finish(self) -> None:
+        """Ask a job that can end early (a live recording) to stop and keep its result."""
+        self.finish_event.set()
+
+    @property
+    def finish_requested(self) -> bool:
+        return self.finish_event.is_set()
 
     @property
     def is_set(self) -> bool:

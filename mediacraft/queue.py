@@ -164,6 +164,13 @@ class TaskQueue:
         for job in jobs:
             job.token.cancel()
 
+    def finish_local(self, task_id: str) -> None:
+        """Ask a task running here to finish early and keep its result (a live recording)."""
+        with self._jobs_lock:
+            jobs = [j for j in self._jobs.values() if j.task_id == task_id]
+        for job in jobs:
+            job.token.finish()
+
     # --- dispatcher -----------------------------------------------------------
     def _dispatch_loop(self) -> None:
         next_recovery = 0.0
@@ -433,6 +440,8 @@ class TaskQueue:
         if task is None or not self._owned(task, job):
             job.token.cancel()  # cancelled, deleted or recovered by another process
             return
+        if task.metadata.get("stop_requested"):
+            job.token.finish()  # "stop" asked through another process
         with job.lock:
             progress = job.latest if job.dirty else None
         heartbeat_due = now - job.last_heartbeat >= self.config.heartbeat_seconds

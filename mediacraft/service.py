@@ -18,7 +18,7 @@ from .processors import get_processor
 from .queue import TaskQueue
 from .storage import StorageInterface, TaskPage, TaskQuery, queue_limits, task_limits
 from .storage.base import QueueSnapshot
-from .tasks import Task, TaskStatus, User, is_uuid
+from .tasks import Task, TaskStatus, User, is_uuid, utcnow
 from .uploads import upload_in_progress
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,33 @@ class TaskService:
             self.queue.cancel_local(task.task_id, stopped_run[0])
         return task
 
+    def stop(self, user_id: str, task_id: str) -> Task:
+        """End a live recording now and keep what it recorded (a cancel throws it away).
+
+        Reaches the job the way a cancel does: the record says so, and the process
+        running it (this one at once, any other at its next monitor round) tells the job.
+        """
+        task = self.get_owned(user_id, task_id)
+        processor = get_processor(task.task_type)
+        if not processor.stoppable:
+            raise InvalidTransition("Only a live recording can be stopped; cancel this task")
+
+        def apply(record: Task) -> None:
+            if record.status is not TaskStatus.PROCESSING:
+                raise InvalidTransition(
+                    f"Only a running recording can be stopped; this task is {record.status.value}"
+                )
+            if not record.progress_detail.get("live"):
+                raise InvalidTransition(
+                    "This download is not a live recording; cancel it instead"
+                )
+            record.metadata["stop_requested"] = utcnow()
+
+        task = self.storage.update_task(task.task_id, apply)
+        if self.queue is not None:
+            self.queue.finish_local(task.task_id)
+        return task
+
     def retry(self, user_id: str, task_id: str) -> Task:
         task = self.get_owned(user_id, task_id)
         if task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
@@ -194,6 +221,7 @@ class TaskService:
             record.progress_detail = {}
             record.stage = "waiting"
             record.attempts = 0
+            record.metadata.pop("stop_requested", None)
 
         tasks = self.storage.enqueue([task.task_id], queue_limits(self.config), reset)
         self.wake()

@@ -35,6 +35,7 @@ TYPE_LABELS = {
 STAGE_LABELS = {
     "connecting": _l("Connecting"),
     "downloading": _l("Downloading"),
+    "recording": _l("Recording the live stream"),
     "remuxing": _l("Writing the MP4 file"),
     "finished": _l("Finishing"),
     "encoding": _l("Encoding"),
@@ -88,6 +89,8 @@ def client_strings() -> dict[str, Any]:
             "is not a usable video": _("This file is not a video that can be processed."),
             "regions must be a non-empty list": _("Draw at least one rectangle on the frame."),
             "storage quota": _("Your storage quota is used up; delete old tasks."),
+            "set record_seconds": _("This link is a live stream: give a recording length."),
+            "not a live recording": _("Only a live recording can be stopped."),
             "a merge needs at least": _("Upload at least two clips to merge."),
         },
         "hints": {
@@ -100,12 +103,23 @@ def client_strings() -> dict[str, Any]:
                        "video player, or convert it to MP4 and try again."),
             "interrupted": _("The server restarted while the task was running. Retry it."),
             "quota": _("Delete old tasks to free space, then retry."),
+            "live": _("This link is a live stream. Create the task again with a recording "
+                      "length (More options)."),
+            "disk": _("The server ran out of disk space or cannot write. Retry later: the "
+                      "download resumes where it stopped."),
             "generic": _("Retry the task. If it fails again, create a new task with other "
                          "settings."),
         },
         "confirm_delete": _("Delete this task and its files?"),
         "confirm_delete_selected": _("Delete the selected tasks and their files?"),
         "confirm_cancel": _("Cancel this task?"),
+        "confirm_stop": _("Stop the recording now and keep what has been recorded?"),
+        "stopping": _("Stopping: the recording is being finished."),
+        "audio_tracks": _("Audio"),
+        "subtitle_tracks": _("Subtitles"),
+        "language_unknown": _("unknown language"),
+        "gaps": _("Gaps in the recording: %(count)s (%(segments)s segments missing)",
+                  count="{count}", segments="{segments}"),
         "no_tasks": _("You have no tasks yet."),
         "no_match": _("No task matches these filters."),
         "loading": _("Loading…"),
@@ -168,6 +182,7 @@ def index() -> str:
         profiles=PROFILE_CHOICES,
         max_upload_mb=config.max_upload_mb,
         max_clips=config.max_clips,
+        max_record_minutes=max(1, config.max_record_seconds // 60),
     )
 
 

@@ -323,6 +323,40 @@ def test_task_detail_follows_progress_live(page, server, origin) -> None:  # noq
     page.wait_for_url("**/tasks")
 
 
+def test_live_recording_is_started_from_the_form_and_stopped_with_its_button(
+    page, server, origin  # noqa: ANN001
+) -> None:
+    from tests.support.streams import LiveFeed, build_live_source
+
+    playlist = build_live_source(origin.root, seconds=30, segment=0.5)
+    LiveFeed.from_vod(origin, playlist, "live/live.m3u8", window=4, initial=6)
+    page.goto(server.url + "/")
+    page.get_by_label("Video link").fill(origin.url("live/live.m3u8"))
+    page.get_by_label("Name (optional)").fill("On air")
+    page.locator(".more-options summary").click()
+    page.get_by_label("Recording length for a live stream (minutes)").fill("2")
+    with page.expect_request(lambda r: r.url.endswith("/api/tasks/create")) as request_info:
+        page.get_by_role("button", name="Start download").click()
+    assert request_info.value.post_data_json["options"]["record_seconds"] == 120
+    task_id = created_id(page)
+    page.goto(server.url + f"/tasks/{task_id}")
+    page.wait_for_function(
+        "() => document.querySelector('#t-stage').textContent === 'Recording the live stream'"
+        " && /^[1-9]\\d* s \\/ 2 min 0 s$/.test(document.querySelector('#t-recorded').textContent)"
+    )
+    stop = page.get_by_role("button", name="Stop recording")
+    assert stop.is_visible()
+    shot(page, "task-live")
+    stop.click()  # confirm() is accepted
+    page.wait_for_selector("#t-status[data-status=completed]")
+    assert page.locator("#t-stop").is_hidden()
+    page.locator("#t-log-box summary").click()
+    page.wait_for_function("() => document.querySelectorAll('#t-log li').length >= 3")
+    log = page.locator("#t-log").inner_text()
+    assert "Live stream: recording 120 s" in log and "stopped at your request" in log
+    assert page.locator("#t-tracks").inner_text() == "Audio: unknown language"
+
+
 def test_failed_task_shows_its_message_and_a_hint(page, server, origin) -> None:  # noqa: ANN001
     answer = page.request.post(
         server.url + "/api/tasks/create",

@@ -124,7 +124,7 @@ def test_seed_000_download_api_shapes(client, origin) -> None:  # noqa: ANN001
 
 
 def test_segment_that_always_fails_names_segment_and_status(client, origin) -> None:  # noqa: ANN001
-    origin.add_fault("hi/seg_002.ts", "status", status=403)
+    origin.add_fault("hi/seg_002.ts", "status", status=401)
     task_id = client.post(
         "/api/tasks/create",
         json={"task_type": "download", "url": origin.url("hi/index.m3u8")},
@@ -132,7 +132,7 @@ def test_segment_that_always_fails_names_segment_and_status(client, origin) -> N
     failed = finished(client, task_id)
     assert failed["status"] == "failed"
     message = failed["error_message"]
-    assert message == "Segment 3 returned HTTP 403 after 1 attempt"  # seg_002 is the 3rd
+    assert message == "Segment 3 returned HTTP 401 after 1 attempt"  # seg_002 is the 3rd
     assert client.get(f"/api/tasks/{task_id}/download").status_code == 404
 
 
@@ -201,3 +201,22 @@ def test_redirect_to_loopback_is_refused_when_connecting(
     assert failed["status"] == "failed"
     assert "127.0.0.1" in failed["error_message"] and "not allowed" in failed["error_message"]
     assert origin.paths() == ["/go"]  # the redirect target was never requested
+
+
+def test_split_discontinuities_serves_every_part(client, origin) -> None:  # noqa: ANN001
+    body = {"task_type": "download", "url": origin.url("disc/index.m3u8"), "name": "Two parts",
+            "options": {"split_discontinuities": True}}  # fmt: skip
+    task_id = client.post("/api/tasks/create", json=body).json["data"]["task_id"]
+    done = finished(client, task_id)
+    assert done["status"] == "completed", done["error_message"]
+    assert done["result"]["files"] == ["disc.part2.mp4"]
+    part = client.get(f"/api/tasks/{task_id}/download?file=disc.part2.mp4")
+    data = part.get_data()
+    part.close()
+    assert part.status_code == 200 and data[4:8] == b"ftyp"
+    assert part.headers["Content-Type"] == "video/mp4"
+    assert "Two%20parts.part2.mp4" in part.headers["Content-Disposition"]
+    for bad in ("../disc.mp4", "disc.mp4", "x"):
+        answer = client.get(f"/api/tasks/{task_id}/download?file={bad}")
+        answer.close()
+        assert answer.status_code == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,8 @@ def test_cli_failure_is_one_line_and_nonzero(origin, tmp_path, capsys):
     ])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1
-    assert err == "mediacraft: error: Segment 2 returned HTTP 404 after 1 attempt\n"
+    # A 404 is retried once (a CDN may not have the segment yet), then it is permanent.
+    assert err == "mediacraft: error: Segment 2 returned HTTP 404 after 2 attempts\n"
 
 
 def test_cli_refuses_loopback_unless_allowed_by_env(origin, tmp_path, capsys, monkeypatch):
@@ -82,7 +84,7 @@ def processor():
 
 
 def make_task() -> Task:
-    return Task.new("u1", "download")
+    return Task.new(str(uuid.uuid4()), "download")
 
 
 def test_processor_validates_create(processor):
@@ -116,7 +118,7 @@ def test_processor_validates_create(processor):
 def context(task: Task, tmp_path: Path, allowed: tuple[str, ...], reports: list, cancel=None):
     return JobContext(
         task=task,
-        config=Config(allowed_networks=allowed),
+        config=Config(allowed_networks=allowed, data_dir=tmp_path / "data"),
         upload_dir=tmp_path / "uploads",
         result_dir=tmp_path / "results",
         work_dir=tmp_path / "work",

@@ -9,8 +9,9 @@ from pathlib import Path
 import m3u8
 import pytest
 
-from mediacraft.download import DownloadOptions, download
-from mediacraft.download.playlist import choose_variant
+from mediacraft.download import DownloadLimits, DownloadOptions, download
+from mediacraft.download.fetch import MAX_RETRY_AFTER, retry_after_seconds
+from mediacraft.download.renditions import choose_variant, variants_of
 from mediacraft.exceptions import DownloadError
 from mediacraft.progress import Progress
 from tests.support.origin import HlsMedia, Origin, frame_hashes, shared_media
@@ -92,7 +93,8 @@ def test_choose_variant_by_quality():
         "#EXT-X-STREAM-INF:BANDWIDTH=6000000,RESOLUTION=1920x1080\nhigh.m3u8\n",
         uri="http://example.invalid/master.m3u8",
     )
-    pick = lambda q: choose_variant(master, q).rsplit("/", 1)[1]  # noqa: E731
+    variants = variants_of(master, "http://example.invalid/master.m3u8")
+    pick = lambda q: choose_variant(variants, q).url.rsplit("/", 1)[1]  # noqa: E731
     assert pick("best") == "high.m3u8"
     assert pick("worst") == "low.m3u8"
     assert pick("720p") == "mid.m3u8"
@@ -163,12 +165,34 @@ def test_retries_on_503_reset_truncation_and_stall(origin, source_frames, tmp_pa
 
 
 def test_client_error_fails_fast_naming_segment_and_status(origin, tmp_path):
+    origin.add_fault("hi/seg_003.ts", "status", status=401)
+    with pytest.raises(DownloadError) as info:
+        get(origin, "hi/index.m3u8", tmp_path)
+    assert str(info.value) == "Segment 4 returned HTTP 401 after 1 attempt"
+    assert origin.paths().count("/hi/seg_003.ts") == 1
+    assert not (tmp_path / "out" / "video.mp4").exists()
+
+
+def test_forbidden_segment_refetches_the_playlist_once_then_fails_saying_why(origin, tmp_path):
     origin.add_fault("hi/seg_003.ts", "status", status=403)
     with pytest.raises(DownloadError) as info:
         get(origin, "hi/index.m3u8", tmp_path)
-    assert str(info.value) == "Segment 4 returned HTTP 403 after 1 attempt"
-    assert origin.paths().count("/hi/seg_003.ts") == 1
-    assert not (tmp_path / "out" / "video.mp4").exists()
+    assert str(info.value).startswith("Segment 4 returned HTTP 403 even with fresh links")
+    assert "expired" in str(info.value)
+    assert origin.paths().count("/hi/seg_003.ts") == 2
+    assert origin.paths().count("/hi/index.m3u8") == 2
+
+
+def test_segment_404_is_retried_once_before_it_counts(origin, source_frames, tmp_path):
+    origin.add_fault("hi/seg_002.ts", "status", status=404, times=1)
+    result = get(origin, "hi/index.m3u8", tmp_path, fast(retries=0))
+    assert frame_hashes(result.path) == source_frames
+    assert origin.paths().count("/hi/seg_002.ts") == 2
+    origin.clear_log()
+    origin.add_fault("hi/seg_004.ts", "status", status=404)
+    with pytest.raises(DownloadError, match=r"^Segment 5 returned HTTP 404 after 2 attempts"):
+        get(origin, "hi/index.m3u8", tmp_path / "b", fast(retries=3))
+    assert origin.paths().count("/hi/seg_004.ts") == 2
 
 
 def test_segment_that_always_fails_names_segment_status_and_attempts(origin, tmp_path):
@@ -176,7 +200,18 @@ def test_segment_that_always_fails_names_segment_status_and_attempts(origin, tmp
     with pytest.raises(DownloadError) as info:
         get(origin, "hi/index.m3u8", tmp_path, fast(retries=3))
     assert str(info.value) == "Segment 3 returned HTTP 503 after 4 attempts"
-    assert origin.paths().count("/hi/seg_002.ts") == 4
+    assert origin.paths().count("/hi/seg_002.ts") == 8  # two rounds of four attempts
+
+
+def test_a_segment_that_runs_out_of_attempts_gets_a_second_round(origin, source_frames, tmp_path):
+    origin.add_fault("hi/seg_004.ts", "status", status=503, times=3)
+    logged: list[str] = []
+    result = get(origin, "hi/index.m3u8", tmp_path, fast(retries=1), log=logged.append)
+    assert frame_hashes(result.path) == source_frames
+    assert origin.paths().count("/hi/seg_004.ts") == 4
+    assert "Segment 5 returned HTTP 503 after 2 attempts: trying it once more from the start" in (
+        logged
+    )
 
 
 def test_stall_message_when_retries_run_out(origin, tmp_path):
@@ -221,12 +256,57 @@ def test_custom_headers_reach_every_request(origin, tmp_path):
         assert entry.headers.get("Cookie") == "a=b"
 
 
-def test_playlist_size_and_segment_caps(origin, tmp_path):
-    with pytest.raises(DownloadError, match="6 segments; the limit is 3"):
-        get(origin, "hi/index.m3u8", tmp_path / "a", fast(max_segments=3))
+def test_playlist_size_and_segment_caps_are_the_servers(origin, tmp_path):
+    with pytest.raises(DownloadError, match="6 segments; the server's limit is 3"):
+        get(origin, "hi/index.m3u8", tmp_path / "a", limits=DownloadLimits(max_segments=3))
     big = "#EXTM3U\n" + "#EXT-X-VERSION:3\n" * 5000
     origin.add_file("big.m3u8", big.encode())
     with pytest.raises(DownloadError, match="larger than the 16 KiB limit"):
-        get(origin, "big.m3u8", tmp_path / "b", fast(max_playlist_bytes=16 * 1024))
-    with pytest.raises(DownloadError, match="size limit"):
-        get(origin, "hi/index.m3u8", tmp_path / "c", fast(max_total_bytes=200_000))
+        get(origin, "big.m3u8", tmp_path / "b", limits=DownloadLimits(max_playlist_bytes=16384))
+    with pytest.raises(DownloadError, match="server's size limit"):
+        get(origin, "hi/index.m3u8", tmp_path / "c", limits=DownloadLimits(max_total_bytes=200_000))
+
+
+def test_retry_after_is_honoured_and_bounded(origin, source_frames, tmp_path):
+    origin.add_fault("hi/seg_001.ts", "status", status=503, times=1,
+                     headers={"Retry-After": "1"})  # fmt: skip
+    logged: list[str] = []
+    result = get(origin, "hi/index.m3u8", tmp_path, log=logged.append)
+    assert frame_hashes(result.path) == source_frames
+    assert "Segment 2 returned HTTP 503 (attempt 1 of 6); retrying in 1.0 s" in logged
+    assert retry_after_seconds("3600") == MAX_RETRY_AFTER == 60.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert retry_after_seconds("soon") == 0.0
+
+
+def test_slow_first_byte_is_waited_for_but_a_stall_is_not(origin, source_frames, tmp_path):
+    # A packager that builds the segment on demand answers after 1.5 s: not a stall.
+    origin.add_fault("hi/seg_002.ts", "delay", seconds=1.5, times=1)
+    options = fast(stall_timeout=0.5, first_byte_timeout=5)
+    result = get(origin, "hi/index.m3u8", tmp_path / "a", options)
+    assert frame_hashes(result.path) == source_frames
+    assert origin.paths().count("/hi/seg_002.ts") == 1
+    origin.add_fault("hi/seg_003.ts", "delay", seconds=3, times=5)
+    with pytest.raises(DownloadError, match=r"^Segment 4 did not answer within 0.5 s after 2"):
+        get(origin, "hi/index.m3u8", tmp_path / "b", fast(retries=1, first_byte_timeout=0.5))
+
+
+def test_too_little_room_for_the_index_falls_back_to_a_faststart_pass(
+    origin, source_frames, tmp_path, monkeypatch
+):
+    from mediacraft.download import remux
+
+    monkeypatch.setattr(remux, "MOOV_BYTES_PER_SECOND", 1)
+    monkeypatch.setattr(remux, "MOOV_BASE", 64)
+    logged: list[str] = []
+    result = get(origin, "hi/index.m3u8", tmp_path, log=logged.append)
+    assert frame_hashes(result.path) == source_frames
+    boxes = top_level_boxes(result.path)
+    assert boxes[0] == "ftyp" and boxes.index("moov") < boxes.index("mdat")
+    assert any("needed more room than reserved" in line for line in logged)
+
+
+def test_the_index_is_written_in_reserved_room_without_a_second_pass(origin, tmp_path):
+    result = get(origin, "hi/index.m3u8", tmp_path)
+    boxes = top_level_boxes(result.path)
+    assert boxes[:3] == ["ftyp", "moov", "free"] and "mdat" in boxes

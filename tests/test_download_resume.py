@@ -16,7 +16,7 @@ import pytest
 
 from mediacraft.download import DownloadOptions, download
 from mediacraft.download.checkpoint import Checkpoint
-from mediacraft.exceptions import Cancelled, Interrupted
+from mediacraft.exceptions import Cancelled, DownloadError, Interrupted
 from mediacraft.progress import CancelToken, Progress
 from tests.support.origin import Origin, shared_media
 
@@ -52,8 +52,8 @@ def segment_count(playlist: Path) -> int:
 
 
 def finished_in_checkpoint(work_dir: Path) -> set[int]:
-    state = json.loads((work_dir / "checkpoint.json").read_text())
-    return set(range(state["next"])) | {int(i) for i in state["done"]}
+    track = json.loads((work_dir / "checkpoint.json").read_text())["tracks"]["v"]
+    return set(range(track["next"])) | {int(i) for i in track["done"]}
 
 
 def cli(url: str, out: Path) -> list[str]:
@@ -61,6 +61,25 @@ def cli(url: str, out: Path) -> list[str]:
         sys.executable, "-m", "mediacraft.cli", "download", url, "-o", str(out),
         "--threads", "2", "--retry-delay", "0.01", "--allow-network", "127.0.0.1", "-q",
     ]  # fmt: skip
+
+
+def kill_cli_midway(url: str, out: Path, work_dir: Path, finished: int) -> set[int]:
+    """Run ``mediacraft download``, ``kill -9`` it once ``finished`` segments are in its
+    checkpoint; returns the segments the checkpoint holds."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cli(url, out), cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            checkpoint = work_dir / "checkpoint.json"
+            if checkpoint.exists() and len(finished_in_checkpoint(work_dir)) >= finished:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the download finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    return finished_in_checkpoint(work_dir)
 
 
 def test_kill_9_midway_then_resume_is_identical_and_fetches_only_missing(
@@ -71,20 +90,8 @@ def test_kill_9_midway_then_resume_is_identical_and_fetches_only_missing(
     out = tmp_path / "video.mp4"
     work_dir = tmp_path / ".video.mp4.download"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cli(origin.url("long/index.m3u8"), out), cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            checkpoint = work_dir / "checkpoint.json"
-            if checkpoint.exists() and len(finished_in_checkpoint(work_dir)) >= total // 3:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the download finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    kept = kill_cli_midway(origin.url("long/index.m3u8"), out, work_dir, total // 3)
     assert not out.exists()
-    kept = finished_in_checkpoint(work_dir)
     assert total // 3 <= len(kept) < total
     first_run = set(origin.paths(suffix=".ts"))
     origin.clear_log()
@@ -235,3 +242,54 @@ def test_server_killed_mid_download_resumes_the_task_byte_identical(
     finally:
         session.close()
         server.stop()
+
+
+# -- signed links that expire -------------------------------------------------------------
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_expired_segment_links_are_refreshed_from_the_playlist(origin, reference_sha, tmp_path):
+    origin.sign("long/", ttl=0.8)
+    origin.latency = 0.1  # 24 segments over 2 threads: the first tokens expire midway
+    logged: list[str] = []
+    result = download(
+        origin.url("long/index.m3u8"), tmp_path / "o.mp4",
+        DownloadOptions(threads=2, retry_delay=0.01), work_dir=tmp_path / "w",
+        allowed_networks=ALLOW, log=logged.append,
+    )  # fmt: skip
+    assert sha(result.path) == reference_sha
+    assert origin.signatures_refused >= 1
+    assert origin.paths(suffix="index.m3u8").count("/long/index.m3u8") >= 2
+    assert any("fetching the playlist again" in line for line in logged)
+    assert any(line.startswith("Fresh links for 24 segments") for line in logged)
+    assert not any("t=" in line and "sig=" in line for line in logged)  # tokens stay out
+
+
+def test_a_link_that_stays_forbidden_fails_after_one_refresh(origin, tmp_path):
+    origin.sign("long/", ttl=0.0)  # every token is already expired
+    with pytest.raises(DownloadError, match="even with fresh links from the playlist"):
+        download(
+            origin.url("long/index.m3u8"), tmp_path / "o.mp4",
+            DownloadOptions(threads=1, retry_delay=0.01), work_dir=tmp_path / "w",
+            allowed_networks=ALLOW,
+        )  # fmt: skip
+    assert origin.paths().count("/long/seg_000.ts") == 2  # once, and once with a fresh link
+
+
+def test_resume_after_kill_9_when_every_url_carries_a_fresh_token(
+    origin, long_playlist, reference_sha, tmp_path
+):
+    origin.sign("long/", ttl=60)
+    origin.latency = 0.12
+    out = tmp_path / "video.mp4"
+    url = origin.url("long/index.m3u8")
+    kept = kill_cli_midway(url, out, tmp_path / ".video.mp4.download", 8)
+    origin.clear_log()
+    origin.latency = 0.0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    assert subprocess.run(cli(url, out), cwd=ROOT, env=env, timeout=120).returncode == 0
+    assert sha(out) == reference_sha
+    again = [int(Path(p).stem.split("_")[1]) for p in origin.paths(suffix=".ts")]
+    assert set(again).isdisjoint(kept) and len(again) == 24 - len(kept)  # tokens changed,
+    assert origin.signatures_refused == 0  # the checkpoint still matched the content

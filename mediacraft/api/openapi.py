@@ -89,6 +89,103 @@ def query(name: str, schema: dict[str, Any], description: str = "") -> dict[str,
 
 TASK = {"$ref": "#/components/schemas/Task"}
 EVENT_STREAM = {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+LANGUAGE = {"type": "string", "description": "a language tag such as en or zh-Hans"}
+DOWNLOAD_OPTIONS = {
+    "type": "object",
+    "description": "Download options. Each is checked against the server's range (out of "
+    "range: 400 naming the field and the range); size caps are server settings "
+    "(MEDIACRAFT_MAX_DOWNLOAD_MB, ...), not options.",
+    "properties": {
+        "quality": {"type": "string", "description": "best, worst, a height (720p) or bits/s"},
+        "profile": {"type": "string", "enum": ["fast", "stable", "low_bandwidth"]},
+        "threads": {"type": "integer", "minimum": 1,
+                    "description": "at most MEDIACRAFT_MAX_DOWNLOAD_THREADS (32)"},
+        "retries": {"type": "integer", "minimum": 0, "maximum": 20},
+        "retry_delay": {"type": "number", "minimum": 0, "maximum": 60},
+        "max_retry_delay": {"type": "number", "minimum": 0, "maximum": 300},
+        "connect_timeout": {"type": "number", "minimum": 0.1, "maximum": 300},
+        "first_byte_timeout": {"type": "number", "minimum": 0.1, "maximum": 300,
+                               "description": "seconds until a server's headers (alias timeout)"},
+        "stall_timeout": {"type": "number", "minimum": 0.1, "maximum": 300},
+        "limit_rate": {"type": ["string", "integer"],
+                       "description": "bytes/s such as 2M; at least MEDIACRAFT_MIN_LIMIT_RATE_KB"},
+        "connections": {"type": "integer", "minimum": 1, "maximum": 16},
+        "max_redirects": {"type": "integer", "minimum": 0, "maximum": 20},
+        "headers": {"type": "object", "additionalProperties": {"type": "string"},
+                    "description": "extra request headers (Referer, User-Agent, Cookie)"},
+        "record_seconds": {"type": "number", "minimum": 1,
+                           "description": "length of a live recording (required for a live "
+                           "link); at most MEDIACRAFT_MAX_RECORD_SECONDS"},
+        "audio_lang": {**LANGUAGE, "description": "audio rendition: a language, or all; "
+                       "default: the stream's DEFAULT/AUTOSELECT rendition"},
+        "subtitles": {**LANGUAGE, "description": "none (default), all, or a language"},
+        "split_discontinuities": {"type": "boolean",
+                                  "description": "one file per discontinuity group"},
+    },
+}  # fmt: skip
+DOWNLOAD_RESULT = {
+    "type": "object",
+    "description": "A download's result",
+    "properties": {
+        "file_name": {"type": "string"},
+        "size": {"type": "integer"},
+        "duration": {"type": ["number", "null"]},
+        "width": {"type": ["integer", "null"]},
+        "height": {"type": ["integer", "null"]},
+        "tracks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string", "enum": ["video", "audio", "subtitles"]},
+                    "codec": {"type": "string"},
+                    "language": {"type": ["string", "null"]},
+                },
+            },
+        },
+        "gaps": {
+            "type": "array",
+            "description": "media missing from the result (EXT-X-GAP, lost in an outage "
+            "or a restart of a live recording)",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "at": {"type": "number", "description": "seconds into the result"},
+                    "segments": {"type": "integer"},
+                    "duration": {"type": "number"},
+                    "cause": {"type": "string"},
+                    "track": {"type": "string"},
+                },
+            },
+        },
+        "live": {
+            "type": "object",
+            "properties": {
+                "recorded_seconds": {"type": "number"},
+                "record_seconds": {"type": "number"},
+                "ended_by": {"type": "string"},
+            },
+        },
+        "files": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "further files (parts, subtitles): GET download?file=<name>",
+        },
+    },
+}
+LOG = {
+    "type": "object",
+    "properties": {
+        "lines": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"at": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "truncated": {"type": "boolean"},
+    },
+}
 CREATE_BODY = {
     "type": "object",
     "required": ["task_type"],
@@ -96,12 +193,8 @@ CREATE_BODY = {
         "task_type": {"type": "string", "enum": ["download", "watermark_removal", "video_merge"]},
         "name": {"type": "string", "maxLength": 200},
         "url": {"type": "string", "description": "http(s) URL (download)"},
-        "priority": {"type": "integer", "minimum": -100, "maximum": 0},
-        "options": {
-            "type": "object",
-            "description": "download options: quality (best, worst, 720p, bandwidth), "
-            "profile (fast, stable, low_bandwidth), threads, retries, headers, limit_rate",
-        },
+        "priority": {"type": "integer", "minimum": -100, "maximum": 100},
+        "options": DOWNLOAD_OPTIONS,
     },
 }
 LIST_PARAMS = [
@@ -307,6 +400,23 @@ def paths() -> dict[str, Any]:
         "/api/tasks/{task_id}/cancel": {
             "post": op("Cancel a task that has not ended", "tasks", params=[TASK_ID], data=TASK)
         },
+        "/api/tasks/{task_id}/stop": {
+            "post": op(
+                "Stop a live recording now and keep what it recorded (cancel discards it)",
+                "tasks",
+                params=[TASK_ID],
+                data=TASK,
+            )
+        },
+        "/api/tasks/{task_id}/log": {
+            "get": op(
+                "The task's short log: variant and renditions, retries and their causes, "
+                "playlist reloads, gaps, remux steps (no tokens or cookies)",
+                "tasks",
+                params=[TASK_ID],
+                data=LOG,
+            )
+        },
         "/api/tasks/{task_id}/retry": {
             "post": op(
                 "Queue a failed or cancelled task again", "tasks", params=[TASK_ID], data=TASK
@@ -324,10 +434,15 @@ def paths() -> dict[str, Any]:
         },
         "/api/tasks/{task_id}/download": {
             "get": op(
-                "The result file (HTTP Range supported)",
+                "The result file (HTTP Range supported); ?file= one of result.files",
                 "tasks",
-                params=[TASK_ID],
-                raw={"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+                params=[TASK_ID, query("file", {"type": "string"}, "a name from result.files")],
+                raw={
+                    "content": {
+                        kind: {"schema": {"type": "string", "format": "binary"}}
+                        for kind in ("video/mp4", "audio/mp4", "text/vtt")
+                    }
+                },
             )
         },
         "/api/download/create": {
@@ -638,7 +753,9 @@ def document() -> dict[str, Any]:
                         "attempts": {"type": "integer"},
                         "priority": {"type": "integer"},
                         "batch_id": {"type": ["string", "null"]},
-                        "result": {"type": ["object", "null"]},
+                        "result": {
+                            "anyOf": [DOWNLOAD_RESULT, {"type": "object"}, {"type": "null"}]
+                        },
                         "error_message": {"type": ["string", "null"]},
                     },
                 },

@@ -6,10 +6,11 @@ import re
 import unicodedata
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, g, send_file
+from flask import Blueprint, current_app, g, request, send_file
 
 from ..exceptions import NotFound
 from ..paths import TaskPaths
+from ..tasklog import read_log
 from ..tasks import TaskStatus
 from .envelope import envelope, json_body
 
@@ -50,6 +51,20 @@ def cancel(task_id: str):  # noqa: ANN201
     return envelope(service.describe(service.cancel(g.user_id, task_id)), message="Task cancelled")
 
 
+@bp.post("/<task_id>/stop")
+def stop(task_id: str):  # noqa: ANN201
+    service = _service()
+    task = service.stop(g.user_id, task_id)
+    return envelope(service.describe(task), message="Stopping: the recording is being finished")
+
+
+@bp.get("/<task_id>/log")
+def task_log(task_id: str):  # noqa: ANN201
+    service = _service()
+    task = service.get_owned(g.user_id, task_id)
+    return envelope(read_log(TaskPaths.of(service.config.data_dir, task).log_file))
+
+
 @bp.post("/<task_id>/retry")
 def retry(task_id: str):  # noqa: ANN201
     service = _service()
@@ -63,19 +78,27 @@ def delete(task_id: str):  # noqa: ANN201
     return envelope({"task_id": task_id, "deleted": True}, message="Task deleted")
 
 
+MIMETYPES = {".mp4": "video/mp4", ".m4a": "audio/mp4", ".vtt": "text/vtt"}
+
+
 @bp.get("/<task_id>/download")
 def download(task_id: str):  # noqa: ANN201
     service = _service()
     task = service.get_owned(g.user_id, task_id)
     path = None
     if task.status is TaskStatus.COMPLETED:
-        path = TaskPaths.of(service.config.data_dir, task).result_file(task)
+        paths = TaskPaths.of(service.config.data_dir, task)
+        wanted = request.args.get("file")
+        path = paths.extra_file(task, wanted) if wanted else paths.result_file(task)
     if path is None:
         raise NotFound("This task has no result to download")
-    response = send_file(path, mimetype="video/mp4", conditional=True, max_age=0)
-    response.headers["Content-Disposition"] = content_disposition(
-        download_name(task.name, path.suffix or ".mp4")
-    )
+    mimetype = MIMETYPES.get(path.suffix.lower(), "application/octet-stream")
+    response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
+    name = download_name(task.name, path.suffix or ".mp4")
+    if path.name != (task.result or {}).get("file_name"):  # a further part or subtitles
+        tail = path.name.split(".", 1)[1] if "." in path.name else path.name
+        name = download_name(task.name, "." + tail)
+    response.headers["Content-Disposition"] = content_disposition(name)
     response.headers["Cache-Control"] = "private, max-age=0"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.vary.add("Cookie")

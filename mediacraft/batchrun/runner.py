@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json_atomic
-from ..download import DownloadOptions, download
+from ..download import DownloadLimits, DownloadOptions, download
 from ..exceptions import Cancelled, Interrupted, MediaCraftError, ValidationError
 from ..progress import CancelToken, Progress
 from ..tasks import utcnow
@@ -57,6 +57,7 @@ class Batch:
         self.options: DownloadOptions | None = None
         self.regions: list[list[int]] = []
         self.allowed: tuple[str, ...] = ()
+        self.limits: DownloadLimits | None = None  # the server's caps, from the environment
         self.finished_at: str | None = None
 
     # -- persistence ------------------------------------------------------------------------
@@ -280,6 +281,7 @@ class Batch:
                 progress=hook,
                 cancel=token,
                 allowed_networks=self.allowed,
+                limits=self.limits,
             )
             shutil.rmtree(work_dir, ignore_errors=True)
             size, duration = result.size, result.duration

@@ -44,7 +44,7 @@ from ..batchrun import (
     summary_line,
 )
 from ..config import Config
-from ..download import DownloadOptions, politeness
+from ..download import DownloadLimits, DownloadOptions, politeness
 from ..download.options import PROFILES
 from ..exceptions import ValidationError
 
@@ -170,7 +170,9 @@ def run(args: argparse.Namespace) -> int:
     batch = Batch(items, args, output_dir)
     batch.options, batch.regions = options, regions
     try:
-        batch.allowed = tuple(Config.from_env().allowed_networks) + tuple(args.allow_network)
+        config = Config.from_env()
+        batch.allowed = tuple(config.allowed_networks) + tuple(args.allow_network)
+        batch.limits = DownloadLimits.from_config(config, visitor=False)
     except ValueError as exc:
         print(f"mediacraft batch: error: {exc}", file=sys.stderr)
         return 2

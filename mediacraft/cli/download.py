@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..config import Config
-from ..download import DownloadOptions, download, parse_rate
+from ..download import DownloadLimits, DownloadOptions, download, parse_rate
 from ..download.options import PROFILES
 from ..exceptions import MediaCraftError, ValidationError
 from ..humanize import human_bytes, human_eta
@@ -34,8 +34,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=None, help="concurrent segment fetches")
     parser.add_argument("--retries", type=int, default=None, help="retries per request")
     parser.add_argument("--retry-delay", type=float, default=None, help="backoff base, seconds")
-    parser.add_argument("--timeout", type=float, default=None, help="socket read timeout, s")
+    parser.add_argument(
+        "--timeout", "--first-byte-timeout", dest="timeout", type=float, default=None,
+        help="seconds to wait for a server's first answer (default 20)",
+    )  # fmt: skip
     parser.add_argument("--stall-timeout", type=float, default=None, help="no data for this long")
+    parser.add_argument(
+        "--record-seconds", type=float, default=None,
+        help="record a live stream for this long (required for live links)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--audio-lang", default=None,
+        help="audio rendition: a language such as en, or all (default: the stream's default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--subtitles", default=None, help="none (default), all, or a language such as en"
+    )
+    parser.add_argument(
+        "--split-discontinuities", action="store_true",
+        help="write each discontinuity group as its own file instead of joining them",
+    )  # fmt: skip
     parser.add_argument("--connections", type=int, default=None, help="per direct file")
     parser.add_argument(
         "--header", action="append", default=[], metavar="'Name: value'",
@@ -47,6 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="exempt a host or network from the private-address guard (repeatable)",
     )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="print the download's log (variant, renditions, retries, reloads)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -95,26 +117,38 @@ class ProgressBar:
             self.stream.flush()
 
 
-def build_options(args: argparse.Namespace) -> DownloadOptions:
+def build_options(args: argparse.Namespace, limits: DownloadLimits) -> DownloadOptions:
     return DownloadOptions.from_profile(
         args.profile,
+        limits,
         quality=args.quality,
         threads=args.threads,
         retries=args.retries,
         retry_delay=args.retry_delay,
-        read_timeout=args.timeout,
+        first_byte_timeout=args.timeout,
         stall_timeout=args.stall_timeout,
         connections=args.connections,
         headers=_headers(args.header) or None,
         limit_rate=parse_rate(args.limit_rate) if args.limit_rate else None,
+        record_seconds=args.record_seconds,
+        audio_lang=args.audio_lang,
+        subtitles=args.subtitles,
+        split_discontinuities=args.split_discontinuities or None,
     )
+
+
+def _print_log(line: str) -> None:
+    print(f"mediacraft: {line}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
     bar: ProgressBar | None = None
     try:
-        options = build_options(args)
-        allowed = tuple(Config.from_env().allowed_networks) + tuple(args.allow_network)
+        config = Config.from_env()
+        # A local user owns the machine: the server's caps apply, not the visitor floors.
+        limits = DownloadLimits.from_config(config, visitor=False)
+        options = build_options(args, limits)
+        allowed = tuple(config.allowed_networks) + tuple(args.allow_network)
         output: Path = args.output
         work_dir = output.with_name(f".{output.name}.download")
         bar = None if args.quiet else ProgressBar(sys.stderr)
@@ -126,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
             progress=bar,
             cancel=None,
             allowed_networks=allowed,
+            limits=limits,
+            log=_print_log if args.verbose else None,
         )
         shutil.rmtree(work_dir, ignore_errors=True)
     except KeyboardInterrupt:
@@ -144,4 +180,10 @@ def run(args: argparse.Namespace) -> int:
     duration = f"{result.duration:.1f} s" if result.duration else "unknown duration"
     size = f"{result.width}x{result.height}" if result.width else "no video"
     print(f"{result.path}  {human_bytes(result.size)}  {duration}  {size}", file=sys.stderr)
+    for extra in result.files[1:]:
+        print(f"{extra}", file=sys.stderr)
+    if result.gaps:
+        missing = sum(g.get("segments", 0) for g in result.gaps)
+        print(f"mediacraft: note: {len(result.gaps)} gap(s), {missing} segments missing",
+              file=sys.stderr)  # fmt: skip
     return 0

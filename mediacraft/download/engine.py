@@ -1,9 +1,13 @@
-"""One download from URL to MP4: detect HLS or a direct file, fetch, remux, probe.
+"""One download from URL to MP4: detect HLS or a direct file, fetch, mux, probe.
 
 This is the function the task processor, the CLI and batch call. Everything
 it writes while working lives in ``work_dir`` (checkpoint included), so a
 second call with the same ``work_dir`` after a crash resumes; the output is
 written under a temporary name beside ``output`` and renamed into place.
+
+Every HLS link either downloads completely and correctly or fails with a
+message that says why: a live playlist is recorded (or refused when no
+``record_seconds`` is given), never passed off as the whole video.
 """
 
 from __future__ import annotations
@@ -13,20 +17,27 @@ import os
 import shutil
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..exceptions import Cancelled, DownloadError, Interrupted
-from ..progress import CancelToken, ProgressHook
+from ..exceptions import Cancelled, DownloadError, Interrupted, MediaCraftError, QuotaExceeded
+from ..progress import CancelToken, LogHook, ProgressHook, ignore_log
 from . import playlist as hls_playlist
 from .checkpoint import NAME as CHECKPOINT_NAME
-from .fetch import Fetcher, Stopped
+from .fetch import Body, Fetcher, Stopped, disk_error
 from .guard import check_url, guarded_session
-from .hls import HlsDownload
 from .http import PART_NAME, DirectDownload, RemoteFile
+from .limits import DownloadLimits
 from .options import DownloadOptions
-from .remux import is_mp4, probe, remux_to_mp4
+from .remux import is_mp4, probe, probe_tracks, remux_to_mp4
 from .tracker import Tracker
+from .watchdog import SpeedFloor
+
+if TYPE_CHECKING:
+    from .hls import HlsDownload
+
+HEAD_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -38,80 +49,53 @@ class DownloadResult:
     height: int | None
     kind: str  # "hls" or "direct"
     segments: int | None = None
+    tracks: list[dict[str, Any]] = field(default_factory=list)  # type, codec, language
+    gaps: list[dict[str, Any]] = field(default_factory=list)  # media missing from the result
+    live: dict[str, Any] | None = None  # recorded_seconds, ended_by (live recordings)
+    files: list[Path] = field(default_factory=list)  # every file written (parts, subtitles)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["path"] = str(self.path)
+        data["files"] = [str(p) for p in self.files]
         return data
 
 
-class _Peeked(Exception):
-    """Enough of a non-playlist body was seen to know it is a direct file."""
+def _open(
+    fetcher: Fetcher, url: str, limits: DownloadLimits
+) -> tuple[str, bytes, RemoteFile, Body | None]:
+    """First request: (kind, playlist body or the file's first bytes, remote info, open body).
 
+    For a direct file the response is left open (``Body``) for the download to
+    read on; for a playlist the whole body is read (up to the server's cap).
+    """
 
-def _open(fetcher: Fetcher, url: str, options: DownloadOptions) -> tuple[str, bytes, RemoteFile]:
-    """First request: returns (kind, playlist body or b"", remote file info)."""
-    seen: dict = {}
-
-    def attempt(_number: int) -> tuple[str, bytes, RemoteFile]:
-        body = bytearray()
-        seen.clear()
-
-        def on_response(response: object) -> None:
-            seen["url"] = response.url  # type: ignore[attr-defined]
-            seen["status"] = response.status_code  # type: ignore[attr-defined]
-            seen["headers"] = response.headers  # type: ignore[attr-defined]
-
-        def sink(chunk: bytes) -> None:
-            body.extend(chunk)
-            if len(body) < 16:
-                return
-            if not hls_playlist.looks_like_playlist(bytes(body[:64])):
-                raise _Peeked()
-            if len(body) > options.max_playlist_bytes:
-                limit = options.max_playlist_bytes // 1024
-                raise DownloadError(f"The playlist is larger than the {limit} KiB limit")
-
+    def attempt(_number: int) -> tuple[str, bytes, RemoteFile, Body | None]:
+        head = bytearray()
+        body = fetcher.open(url)
         try:
-            fetcher.stream(url, sink, on_response=on_response)
-        except _Peeked:
-            pass
-        remote = RemoteFile.from_headers(seen["url"], seen["status"], dict(seen["headers"]))
-        if hls_playlist.looks_like_playlist(
-            bytes(body[:64]), seen["headers"].get("Content-Type", "")
-        ):
-            if not hls_playlist.looks_like_playlist(bytes(body[:64])):
+            body.read(head.extend, until=HEAD_BYTES)
+            remote = RemoteFile.from_headers(body.final_url, body.status, dict(body.headers))
+            content_type = body.headers.get("Content-Type", "")
+            if not hls_playlist.looks_like_playlist(bytes(head[:64]), content_type):
+                return "direct", bytes(head), remote, body
+            if not hls_playlist.looks_like_playlist(bytes(head[:64])):
                 raise DownloadError("The URL answered with an empty or malformed playlist")
-            return "hls", bytes(body), remote
-        return "direct", b"", remote
+            body.max_bytes = limits.max_playlist_bytes  # the playlist is kept in memory
+            body.read(head.extend)
+        except BaseException:
+            body.close()
+            raise
+        body.close()
+        return "hls", bytes(head), remote, None
 
     return fetcher.retrying("The URL", attempt)
 
 
-def _resolve_media(
-    fetcher: Fetcher, url: str, body: bytes, options: DownloadOptions
-) -> tuple[str, list[hls_playlist.Segment]]:
-    parsed = hls_playlist.parse(body.decode("utf-8-sig", "replace"), url)
-    if parsed.is_variant:
-        url = hls_playlist.choose_variant(parsed, options.quality)
-        check_url(url)
-        body, url = fetcher.get_bytes(
-            url, "The variant playlist", max_bytes=options.max_playlist_bytes
-        )
-        parsed = hls_playlist.parse(body.decode("utf-8-sig", "replace"), url)
-        if parsed.is_variant:
-            raise DownloadError("The variant playlist is itself a master playlist")
-    segments = hls_playlist.segments_of(parsed, options.max_segments)
-    for seg in segments:
-        check_url(seg.uri)
-        if seg.key:
-            check_url(seg.key.uri)
-        if seg.init:
-            check_url(seg.init.uri)
-    return url, segments
+def _preload() -> None:
+    """Import what comes later (the HLS modules, PyAV) while the first request is on its way."""
+    from . import stream  # noqa: F401
 
-
-def _preload_probe() -> None:
     try:
         import av  # noqa: F401
     except ImportError:  # probe() reports it
@@ -121,9 +105,12 @@ def _preload_probe() -> None:
 def clean_work_dir(work_dir: Path) -> None:
     """Remove everything this engine writes in ``work_dir`` (not the directory)."""
     shutil.rmtree(work_dir / "seg", ignore_errors=True)
-    for pattern in ("group_*", PART_NAME, CHECKPOINT_NAME, "concat.txt", ".checkpoint.json.*"):
+    patterns = ("*_g*", "*_r*.ts", "*_concat.txt", "*_final.vtt", "part*.mp4", "group_*",
+                PART_NAME, CHECKPOINT_NAME, "concat.txt", ".checkpoint.json.*")  # fmt: skip
+    for pattern in patterns:
         for path in work_dir.glob(pattern):
-            path.unlink(missing_ok=True)
+            if path.is_file():
+                path.unlink(missing_ok=True)
 
 
 def download(
@@ -135,21 +122,29 @@ def download(
     progress: ProgressHook | None = None,
     cancel: CancelToken | None = None,
     allowed_networks: Iterable[str] = (),
+    limits: DownloadLimits | None = None,
+    log: LogHook | None = None,
+    choose_suffix: bool = False,
 ) -> DownloadResult:
     """Download ``url`` (HLS playlist or direct file) to ``output`` as MP4.
 
-    Raises DownloadError (BlockedAddress for the SSRF guard) with a user-facing
-    message, Cancelled (temporary files removed) or Interrupted (checkpoint kept).
+    ``limits`` are the server's (size caps, recording length, quota); ``log``
+    receives the lines of the task's log; with ``choose_suffix`` an audio-only
+    result is written as ``.m4a`` beside ``output``. Raises DownloadError
+    (BlockedAddress for the SSRF guard, PlaylistError for a bad playlist) with
+    a user-facing message, QuotaExceeded, StorageFull, ValidationError (a
+    live link without ``record_seconds``), Cancelled (temporary files removed)
+    or Interrupted (checkpoint kept).
     """
-    options = (options or DownloadOptions()).validated()
+    limits = limits or DownloadLimits()
+    options = (options or DownloadOptions()).validated(limits)
+    log = log or ignore_log
     output = Path(output)
     work_dir = Path(work_dir)
     cancel = cancel or CancelToken()
     check_url(url)
     work_dir.mkdir(parents=True, exist_ok=True)
     output.parent.mkdir(parents=True, exist_ok=True)
-    # Per process: an ffmpeg orphaned by a killed earlier attempt may still be writing its own.
-    temp_output = output.with_name(f".{output.name}.{os.getpid()}.part")
     tracker = Tracker(progress)
     session = guarded_session(
         allowed_networks,
@@ -157,7 +152,9 @@ def download(
         pool_maxsize=max(options.threads, options.connections) + 2,
         max_redirects=options.max_redirects,
     )
-    fetcher = Fetcher(session, options)
+    fetcher = Fetcher(
+        session, options, max_bytes=limits.max_total_bytes, quota=limits.quota, log=log
+    )
     finished = threading.Event()
 
     def watch_cancel() -> None:  # wakes blocked reads the moment cancel is asked
@@ -168,34 +165,51 @@ def download(
 
     watcher = threading.Thread(target=watch_cancel, name="download-cancel", daemon=True)
     watcher.start()
-    # PyAV takes ~0.2 s to import; load it while the network works, not after.
-    threading.Thread(target=_preload_probe, name="download-preload", daemon=True).start()
+    # PyAV takes ~0.2 s to import, the HLS modules ~0.05 s: load them while the network works.
+    threading.Thread(target=_preload, name="download-preload", daemon=True).start()
     job: HlsDownload | DirectDownload | None = None
+    temp_output = output
+    first: Body | None = None
     try:
-        kind, body, remote = _open(fetcher, url, options)
+        kind, body, remote, first = _open(fetcher, url, limits)
         cancel.check()
-        segment_count = None
+        floor = SpeedFloor(limits.lowest_speed, limits.lowest_speed_window)
+        # Per process: an ffmpeg orphaned by a killed earlier attempt may still write its own.
+        temp_output = output.with_name(f".{output.name}.{os.getpid()}.part")
         if kind == "hls":
-            media_url, segments = _resolve_media(fetcher, remote.url, body, options)
-            segment_count = len(segments)
-            job = HlsDownload(
-                fetcher, media_url, segments, work_dir, options, tracker, cancel, temp_output
-            )
-            inputs = job.run()
-            if inputs:  # not remuxed on the fly (discontinuities, fMP4)
-                tracker.set_stage("remuxing")
-                remux_to_mp4(inputs, temp_output, cancel.event)
+            from .stream import plan_hls, record_and_mux
+
+            plan = plan_hls(fetcher, remote.url, body, options, limits, log)
+            outcome = record_and_mux(
+                plan, fetcher, work_dir, temp_output, output, options, tracker, cancel, log,
+                None if plan.live else floor,
+            )  # fmt: skip
+            job = outcome.job
         else:
-            job = DirectDownload(fetcher, remote, work_dir, options, tracker, cancel)
+            if remote.size is not None:
+                fetcher.budget.check(remote.size)
+            job = DirectDownload(
+                fetcher, remote, work_dir, options, tracker, cancel,
+                first=first, head=body, speed_floor=floor,
+            )  # fmt: skip
+            first = None
             path = job.run()
             if is_mp4(path):
                 os.replace(path, temp_output)
             else:
                 tracker.set_stage("remuxing")
                 remux_to_mp4([path], temp_output, cancel.event)
+            outcome = None
         cancel.check()
         info = probe(temp_output)
+        tracks = probe_tracks(temp_output, outcome.tracks if outcome else None)
+        if choose_suffix and info.width is None and output.suffix.lower() == ".mp4":
+            output = output.with_suffix(".m4a")  # no picture: an audio file
+            log("The stream has no video: the result is an M4A audio file")
         os.replace(temp_output, output)
+        files = [output]
+        if outcome is not None:
+            files += outcome.place_files(output)
         clean_work_dir(work_dir)
         for stale in output.parent.glob(f".{glob.escape(output.name)}.*.part"):
             stale.unlink(missing_ok=True)
@@ -207,23 +221,36 @@ def download(
             width=info.width,
             height=info.height,
             kind=kind,
-            segments=segment_count,
+            segments=outcome.segments if outcome else None,
+            tracks=tracks,
+            gaps=outcome.gaps if outcome else [],
+            live=outcome.live if outcome else None,
+            files=files,
         )
     except Stopped:
         cancel.check()  # raises Cancelled or Interrupted when that is why we stopped
         raise DownloadError("The download stopped unexpectedly") from None
-    except (Interrupted, DownloadError):
-        if job is not None:  # keep what was fetched for the next attempt
-            job.save_on_interrupt()
-        raise
     except Cancelled:
         clean_work_dir(work_dir)
         raise
+    except OSError as exc:  # writing the work files or the result
+        if job is not None:
+            job.save_on_interrupt()
+        raise disk_error(exc) from exc
+    except QuotaExceeded:
+        raise
+    except (Interrupted, MediaCraftError):
+        if job is not None:  # keep what was fetched for the next attempt
+            job.save_on_interrupt()
+        raise
     finally:
+        if first is not None:
+            first.close()
         finished.set()
         watcher.join()
         session.close()
-        temp_output.unlink(missing_ok=True)
+        if temp_output != output:
+            temp_output.unlink(missing_ok=True)
 
 
 __all__ = ["DownloadResult", "clean_work_dir", "download"]

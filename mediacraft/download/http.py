@@ -1,10 +1,13 @@
 """Direct files: streamed to disk in chunks, resumed with HTTP Range, optionally split.
 
-A large file on a server that honours Range is cut into ``connections``
-parts fetched at once, each written in place with ``os.pwrite``; memory stays
-a few chunks per connection whatever the size. The checkpoint records each
-part's progress (saved after the data it describes is on disk) and the
-validators (size, ETag, Last-Modified) so a changed file starts over.
+The response to the first request (the one that told the engine this is a
+file, not a playlist) is read on as the file's first part: one request for a
+small file, and a one-time link works. A large file on a server that honours
+Range is cut into ``connections`` parts fetched at once, each written in
+place with ``os.pwrite``; memory stays a few chunks per connection whatever
+the size. The checkpoint records each part's progress (saved after the data
+it describes is on disk) and the validators (size, ETag, Last-Modified) so
+a changed file starts over.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from pathlib import Path
 from ..exceptions import DownloadError
 from ..progress import CancelToken
 from .checkpoint import Checkpoint
-from .fetch import ByteRange, Fetcher
+from .fetch import Body, ByteRange, Fetcher
 from .options import DownloadOptions
 from .tracker import Tracker
+from .watchdog import SpeedFloor
 
 KIND = "direct"
 PART_NAME = "direct.part"
@@ -64,6 +68,10 @@ class DirectDownload:
         options: DownloadOptions,
         tracker: Tracker,
         cancel: CancelToken,
+        *,
+        first: Body | None = None,
+        head: bytes = b"",
+        speed_floor: SpeedFloor | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.remote = remote
@@ -73,6 +81,9 @@ class DirectDownload:
         self.cancel = cancel
         self.checkpoint = Checkpoint(work_dir)
         self.parts: list[list[int]] = []  # [start, end (exclusive), done]
+        self.speed_floor = speed_floor
+        self._first = first  # the open first response, read from ``len(head)`` on
+        self._head = head
         self._fd = -1
         self._lock = threading.Lock()
         self._last_save = 0.0
@@ -106,6 +117,14 @@ class DirectDownload:
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         if self.remote.size is not None:
             os.ftruncate(self._fd, self.remote.size)
+        first_part = self.parts[0]
+        if self._first is not None and not (first_part[0] == 0 and first_part[2] == 0):
+            self._release_first()  # resuming: Range requests from where the parts stopped
+
+    def _release_first(self) -> None:
+        if self._first is not None:
+            self._first.close()
+            self._first = None
 
     def save(self) -> None:
         if self._fd >= 0:
@@ -115,12 +134,48 @@ class DirectDownload:
         self.checkpoint.save(KIND, self.remote.fingerprint(), {"parts": parts})
         self._last_save = time.monotonic()
 
+    def _sink(self, part: list[int]):  # noqa: ANN202
+        def sink(chunk: bytes) -> None:
+            offset = part[0] + part[2]
+            end = part[1]
+            if end >= 0:
+                chunk = chunk[: max(0, end - offset)]
+            view = memoryview(chunk)
+            while view:
+                written = os.pwrite(self._fd, view, offset)
+                view, offset = view[written:], offset + written
+            with self._lock:
+                part[2] += len(chunk)
+            self.tracker.add_bytes(len(chunk))
+
+        return sink
+
+    def _read_first(self, part: list[int]) -> None:
+        """Part 0 from the response that is already open (it starts at byte 0)."""
+        first = self._first
+        assert first is not None
+        self._first = None
+        try:
+            sink = self._sink(part)
+            if self._head:
+                sink(self._head)
+            end = part[1]
+            if end >= 0:
+                first.read(sink, until=end)
+            else:
+                first.read(sink)
+        finally:
+            first.close()
+
     def _fetch_part(self, number: int) -> None:
         part = self.parts[number]
 
         def attempt(_attempt: int) -> None:
             start, end, done = part
             if end >= 0 and start + done >= end:
+                return
+            if number == 0 and self._first is not None:
+                self._read_first(part)
                 return
             position = start + done
             if end >= 0:
@@ -129,28 +184,23 @@ class DirectDownload:
                 byterange = ByteRange(position)
             else:
                 byterange = None
-
-            def sink(chunk: bytes) -> None:
-                offset = part[0] + part[2]
-                view = memoryview(chunk)
-                while view:
-                    written = os.pwrite(self._fd, view, offset)
-                    view, offset = view[written:], offset + written
-                with self._lock:
-                    part[2] += len(chunk)
-                self.tracker.add_bytes(len(chunk))
-
             # A server that answers 200 to a Range is handled by fetch (it skips ahead).
-            self.fetcher.stream(self.remote.url, sink, byterange)
+            self.fetcher.stream(self.remote.url, self._sink(part), byterange)
 
         label = "The file" if len(self.parts) == 1 else f"Part {number + 1} of the file"
         self.fetcher.retrying(label, attempt)
 
     def run(self) -> Path:
-        self._restore()
+        try:
+            self._restore()
+        except BaseException:
+            self._release_first()
+            raise
         tracker = self.tracker
         tracker.bytes_total = self.remote.size
-        tracker.add_bytes(sum(p[2] for p in self.parts))
+        kept = sum(p[2] for p in self.parts)
+        tracker.add_bytes(kept)
+        self.fetcher.budget.hold(kept)  # a resumed attempt's bytes count against the quota
         tracker.set_stage("downloading")
         executor = ThreadPoolExecutor(len(self.parts), thread_name_prefix="http")
         pending: dict[Future[None], int] = {}
@@ -165,10 +215,13 @@ class DirectDownload:
                     future.result()
                 if time.monotonic() - self._last_save >= max(1.0, self.options.checkpoint_interval):
                     self.save()
+                if self.speed_floor is not None:
+                    self.speed_floor.check(tracker.bytes_done)
                 tracker.emit()
         except BaseException:
             self.fetcher.abort()
             executor.shutdown(wait=True, cancel_futures=True)
+            self._release_first()
             self.close()
             raise
         executor.shutdown(wait=True)

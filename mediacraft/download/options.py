@@ -1,16 +1,20 @@
 """Download options: one typed object instead of a loose ``params`` dict.
 
 Profiles follow SPEC F5 / seed 000 (``fast``, ``stable``, ``low_bandwidth``);
-explicit options override the profile's values.
+explicit options override the profile's values. Every value a visitor may set
+is checked against a range, and the ranges that are policy (threads, the
+floor under ``limit_rate``, the longest recording) come from the server's
+:class:`~mediacraft.download.limits.DownloadLimits`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..exceptions import ValidationError
+from .limits import SERVER_SETTINGS, DownloadLimits
 
 MiB = 1024 * 1024
 
@@ -20,11 +24,27 @@ PROFILES: dict[str, dict[str, Any]] = {
     "low_bandwidth": {"threads": 2, "retries": 3, "retry_delay": 2.0, "chunk_size": 16 * 1024},
 }
 DEFAULT_PROFILE = "stable"
-MAX_THREADS = 32
+
+#: fields an API or CLI payload may set (the rest tune the engine and stay internal)
+VISITOR_FIELDS = frozenset({
+    "profile", "quality", "threads", "retries", "retry_delay", "max_retry_delay",
+    "connect_timeout", "first_byte_timeout", "stall_timeout", "limit_rate", "headers",
+    "connections", "max_redirects", "record_seconds", "audio_lang", "subtitles",
+    "split_discontinuities",
+})  # fmt: skip
+ALIASES = {
+    "max_retries": "retries",
+    "rate_limit": "limit_rate",
+    "timeout": "first_byte_timeout",
+    "read_timeout": "first_byte_timeout",
+}
+MAX_HEADERS = 32
+MAX_HEADER_LENGTH = 8192
 
 _QUALITY = re.compile(r"^(best|worst|\d{2,4}p|\d+)$")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?[bB](?:/s)?)?\s*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 
 
 def parse_rate(value: str | int | float | None) -> int | None:
@@ -54,65 +74,83 @@ class DownloadOptions:
     retry_delay: float = 2.0  # base of the exponential backoff
     max_retry_delay: float = 30.0
     connect_timeout: float = 15.0
-    read_timeout: float = 60.0  # socket read timeout (the stall timeout, if lower, wins)
-    stall_timeout: float = 5.0  # no byte for this long: abandon and retry
+    first_byte_timeout: float = 20.0  # until the response headers arrive
+    stall_timeout: float = 5.0  # no byte for this long once the body flows: retry
     limit_rate: int | None = None  # bytes/s over all connections
     headers: dict[str, str] = field(default_factory=dict)
-    chunk_size: int = 512 * 1024
     connections: int = 4  # parallel Range requests for one large direct file
-    split_threshold: int = 32 * MiB  # direct files at least this big are split
     max_redirects: int = 5
-    max_playlist_bytes: int = 8 * MiB
-    max_segments: int = 50_000
-    max_total_bytes: int = 64 * 1024 * MiB
+    record_seconds: float | None = None  # length of a live recording (required for live)
+    audio_lang: str | None = None  # None: the default rendition; "all"; or a language
+    subtitles: str = "none"  # none | all | a language
+    split_discontinuities: bool = False  # one file per discontinuity group, not re-encoded
+    # engine tuning (not settable from a payload)
+    chunk_size: int = 512 * 1024
+    split_threshold: int = 32 * MiB  # direct files at least this big are split
     checkpoint_interval: float = 0.25  # at most this stale after a crash
 
     @classmethod
-    def from_profile(cls, profile: str | None = None, **overrides: Any) -> DownloadOptions:
+    def from_profile(
+        cls,
+        profile: str | None = None,
+        limits: DownloadLimits | None = None,
+        **overrides: Any,
+    ) -> DownloadOptions:
         name = profile or DEFAULT_PROFILE
         if name not in PROFILES:
             raise ValidationError(
                 f"Unknown profile {name!r}; expected one of: {', '.join(PROFILES)}"
             )
         values: dict[str, Any] = {"profile": name, **PROFILES[name]}
+        if limits is not None:  # a profile asks for no more threads than the server gives
+            values["threads"] = min(values["threads"], limits.max_threads)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values).validated()
+        return cls(**values).validated(limits)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> DownloadOptions:
-        """Build from an API/CLI payload; unknown keys are a ValidationError."""
+    def from_dict(
+        cls, data: dict[str, Any] | None, limits: DownloadLimits | None = None
+    ) -> DownloadOptions:
+        """Build from an API/CLI payload; unknown keys and server settings are refused."""
         data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        aliases = {"max_retries": "retries", "rate_limit": "limit_rate", "timeout": "read_timeout"}
-        for alias, name in aliases.items():
+        for alias, name in ALIASES.items():
             if alias in data:
                 data.setdefault(name, data.pop(alias))
-        unknown = sorted(set(data) - known)
+        servers = sorted(set(data) & set(SERVER_SETTINGS))
+        if servers:
+            names = ", ".join(f"{key} ({SERVER_SETTINGS[key]})" for key in servers)
+            raise ValidationError(f"These are server settings, not download options: {names}")
+        unknown = sorted(set(data) - VISITOR_FIELDS)
         if unknown:
             raise ValidationError(f"Unknown download option(s): {', '.join(unknown)}")
         profile = data.pop("profile", None)
         if "limit_rate" in data:
             data["limit_rate"] = parse_rate(data["limit_rate"])
-        return cls.from_profile(profile, **data)
+        return cls.from_profile(profile, limits, **data)
 
-    def validated(self) -> DownloadOptions:
-        """Check types and ranges; return self (or raise ValidationError)."""
+    def validated(self, limits: DownloadLimits | None = None) -> DownloadOptions:
+        """Check types and ranges against ``limits``; return self (or raise ValidationError)."""
+        limits = limits or DownloadLimits()
 
         def number(name: str, low: float, high: float, integer: bool = False) -> None:
             value = getattr(self, name)
             ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
             if isinstance(value, bool) or not ok_type or not low <= value <= high:
-                raise ValidationError(f"{name} must be a number from {low} to {high}")
+                raise ValidationError(f"{name} must be a number from {low:g} to {high:g}")
 
-        number("threads", 1, MAX_THREADS, integer=True)
+        number("threads", 1, limits.max_threads, integer=True)
         number("retries", 0, 20, integer=True)
         number("connections", 1, 16, integer=True)
         number("retry_delay", 0, 60)
+        number("max_retry_delay", 0, 300)
         number("connect_timeout", 0.1, 300)
-        number("read_timeout", 0.1, 86_400)
-        number("stall_timeout", 0.1, 600)
+        number("first_byte_timeout", 0.1, 300)
+        number("stall_timeout", 0.1, 300)
         number("chunk_size", 1024, 16 * MiB, integer=True)
         number("max_redirects", 0, 20, integer=True)
+        number("checkpoint_interval", 0, 60)
+        if self.record_seconds is not None:
+            number("record_seconds", 1, limits.max_record_seconds)
         if not isinstance(self.quality, str) or not _QUALITY.fullmatch(
             self.quality.strip().lower()
         ):
@@ -120,18 +158,44 @@ class DownloadOptions:
                 f"quality {self.quality!r} must be best, worst, a height such as 720p, "
                 "or a bandwidth in bits/s"
             )
+        if self.audio_lang is not None and not _choice_ok(self.audio_lang, ("all",)):
+            raise ValidationError(
+                f"audio_lang {self.audio_lang!r} must be a language such as en or zh-Hans, "
+                "or all"
+            )
+        if not _choice_ok(self.subtitles, ("none", "all")):
+            raise ValidationError(
+                f"subtitles {self.subtitles!r} must be none, all or a language such as en"
+            )
+        if not isinstance(self.split_discontinuities, bool):
+            raise ValidationError("split_discontinuities must be true or false")
+        self._check_headers()
+        if self.limit_rate is not None and (
+            isinstance(self.limit_rate, bool)
+            or not isinstance(self.limit_rate, int)
+            or self.limit_rate < limits.min_limit_rate
+        ):
+            floor = limits.min_limit_rate // 1024
+            raise ValidationError(
+                f"limit_rate must be at least {floor}K (bytes per second), or left out "
+                "for no limit"
+            )
+        return self
+
+    def _check_headers(self) -> None:
         if not isinstance(self.headers, dict):
             raise ValidationError("headers must be an object of name: value strings")
+        if len(self.headers) > MAX_HEADERS:
+            raise ValidationError(f"headers must be at most {MAX_HEADERS} entries")
         for name, value in self.headers.items():
             if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
                 raise ValidationError(f"Header name {name!r} is not valid")
             if not isinstance(value, str) or "\r" in value or "\n" in value:
                 raise ValidationError(f"Header {name} has an invalid value")
-        if self.limit_rate is not None and (
-            not isinstance(self.limit_rate, int) or self.limit_rate < 1024
-        ):
-            raise ValidationError("limit_rate must be at least 1K (bytes per second)")
-        return self
+            if len(value) > MAX_HEADER_LENGTH:
+                raise ValidationError(
+                    f"Header {name} must be at most {MAX_HEADER_LENGTH} characters"
+                )
 
     def with_changes(self, **changes: Any) -> DownloadOptions:
         return replace(self, **changes).validated()
@@ -144,4 +208,11 @@ class DownloadOptions:
         return self.retries + 1
 
 
-__all__ = ["DEFAULT_PROFILE", "PROFILES", "DownloadOptions", "parse_rate"]
+def _choice_ok(value: object, words: tuple[str, ...]) -> bool:
+    if not isinstance(value, str):
+        return False
+    lowered = value.strip().lower()
+    return lowered in words or bool(_LANGUAGE.fullmatch(value.strip()))
+
+
+__all__ = ["DEFAULT_PROFILE", "PROFILES", "VISITOR_FIELDS", "DownloadOptions", "parse_rate"]

@@ -9,6 +9,7 @@ to an uninterrupted one.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -17,7 +18,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..exceptions import DownloadError
+from ..exceptions import DownloadError, MediaCraftError
+from .copying import splice_into
 from .fetch import Stopped
 
 _FFMPEG: str | None = None
@@ -73,7 +75,28 @@ def run_ffmpeg(
             errors.seek(0)
             tail = errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
             detail = tail[-1] if tail else f"exit status {proc.returncode}"
-            raise DownloadError(f"Remuxing to MP4 failed: {detail}")
+            raise failure(detail, "\n".join(tail))
+
+
+_DISK_ERRORS = {
+    "No space left on device": errno.ENOSPC,
+    "Read-only file system": errno.EROFS,
+    "Disk quota exceeded": errno.EDQUOT,
+}
+
+
+def failure(detail: str, output: str = "") -> MediaCraftError:
+    """ffmpeg's error (``detail``: its last line, ``output``: the lines before it too) as an
+    exception: a full disk is a disk error, not a remux bug."""
+    from .fetch import disk_error
+
+    text_seen = output or detail
+    for text, number in _DISK_ERRORS.items():
+        if text in text_seen:
+            return disk_error(OSError(number, text), "Writing the MP4 file")
+    if "reserved_moov_size is too small" in text_seen:
+        return MoovTooSmall(f"Remuxing to MP4 failed: {detail}")
+    return DownloadError(f"Remuxing to MP4 failed: {detail}")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -113,11 +136,35 @@ def remux_to_mp4(
     run_ffmpeg([*source, *mp4_output_args(output)], cancel)
 
 
-def mp4_output_args(output: Path) -> list[str]:
+#: room reserved for the MP4 index (moov) per second of media and track: measured indexes
+#: take ~0.3-0.8 KiB/s per track (60 fps with B-frames is the high end); 2 KiB leaves margin
+MOOV_BYTES_PER_SECOND = 2048
+MOOV_BASE = 64 * 1024
+
+
+class MoovTooSmall(DownloadError):
+    """The room reserved for the index was not enough (the caller writes it again)."""
+
+
+def faststart_args(duration: float | None = None, tracks: int = 2) -> list[str]:
+    """How the MP4's index gets in front of its data (so players start at once).
+
+    With the duration known, room for the index is reserved at the start of the
+    file and ffmpeg writes it there at the end: no second pass over the whole
+    file, which ``+faststart`` makes (about a second per GB). Without it, or if
+    the room was too small (:class:`MoovTooSmall`), ``+faststart``.
+    """
+    if duration and duration > 0:
+        size = MOOV_BASE + int(duration * MOOV_BYTES_PER_SECOND * max(1, tracks))
+        return ["-moov_size", str(size)]
+    return ["-movflags", "+faststart"]
+
+
+def mp4_output_args(output: Path, duration: float | None = None) -> list[str]:
     return [
         "-map", "0:v?", "-map", "0:a?",
         "-c", "copy",
-        "-movflags", "+faststart",
+        *faststart_args(duration),
         *BITEXACT,
         "-f", "mp4",
         str(output),
@@ -133,7 +180,13 @@ class StreamingRemux:
     attempt feeds the same bytes from the start, so its output is identical.
     """
 
-    def __init__(self, source: Path, output: Path, cancel: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        source: Path,
+        output: Path,
+        cancel: threading.Event | None = None,
+        duration: float | None = None,
+    ) -> None:
         self.source = source
         self.output = output
         self.cancel = cancel
@@ -145,7 +198,7 @@ class StreamingRemux:
         args = ["-protocol_whitelist", "pipe", "-f", "mpegts", "-i", "pipe:0"]
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
         self.proc = subprocess.Popen(
-            cmd + mp4_output_args(output),
+            cmd + mp4_output_args(output, duration),
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=self._errors,
@@ -164,18 +217,22 @@ class StreamingRemux:
         assert stdin is not None
         sent = 0
         try:
-            with open(self.source, "rb") as handle:
+            with open(self.source, "rb", buffering=0) as handle:
                 while True:
                     with self._cond:
                         while sent >= self._available and not self._final:
                             self._cond.wait()
                         limit, final = self._available, self._final
-                    while sent < limit:
-                        chunk = handle.read(min(1024 * 1024, limit - sent))
-                        if not chunk:
-                            raise DownloadError("The assembled stream is shorter than expected")
-                        stdin.write(chunk)
-                        sent += len(chunk)
+                    if sent < limit:
+                        try:
+                            splice_into(handle.fileno(), stdin.fileno(), limit - sent)
+                        except OSError as exc:
+                            if exc.errno == 0:  # the file ended before ``limit``
+                                raise DownloadError(
+                                    "The assembled stream is shorter than expected"
+                                ) from None
+                            raise
+                        sent = limit
                     if final and sent >= limit:
                         break
         except BaseException as exc:  # noqa: BLE001 - reported by finish()
@@ -210,7 +267,7 @@ class StreamingRemux:
             tail = self._errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
             detail = tail[-1] if tail else f"{self._error or self.proc.returncode}"
             self._errors.close()
-            raise DownloadError(f"Remuxing to MP4 failed: {detail}")
+            raise failure(detail, "\n".join(tail))
         self._errors.close()
 
     def abort(self) -> None:
@@ -245,6 +302,41 @@ def probe(path: Path) -> MediaInfo:
     return MediaInfo(duration=duration, width=width, height=height)
 
 
+def probe_tracks(path: Path, planned: list[dict] | None = None) -> list[dict]:
+    """The streams of ``path`` as ``{type, codec, language, ...}``, in file order.
+
+    ``planned`` (from the mux, same order) gives each stream the language the
+    playlist named (``en``, ``zh-Hans``); otherwise the file's own tag is used.
+    """
+    import av
+
+    out = []
+    try:
+        with av.open(str(path)) as container:
+            for number, stream in enumerate(container.streams):
+                kind = {"subtitle": "subtitles"}.get(stream.type, stream.type)
+                if kind not in ("video", "audio", "subtitles"):
+                    continue
+                entry = {
+                    "type": kind,
+                    "codec": stream.codec_context.name,
+                    "language": stream.metadata.get("language"),
+                }
+                if planned and number < len(planned) and planned[number]["type"] == kind:
+                    entry["language"] = planned[number].get("language") or entry["language"]
+                    if planned[number].get("name"):
+                        entry["name"] = planned[number]["name"]
+                if entry["language"] == "und":
+                    entry["language"] = None
+                if kind == "video":
+                    entry["width"] = stream.codec_context.width
+                    entry["height"] = stream.codec_context.height
+                out.append(entry)
+    except (av.FFmpegError, OSError) as exc:
+        raise DownloadError(f"The downloaded file is not playable media ({exc})") from exc
+    return out
+
+
 def is_mp4(path: Path) -> bool:
     """True when the file starts like an ISO BMFF file (``ftyp`` box)."""
     with open(path, "rb") as handle:
@@ -255,10 +347,13 @@ def is_mp4(path: Path) -> bool:
 __all__ = [
     "BITEXACT",
     "MediaInfo",
+    "MoovTooSmall",
     "StreamingRemux",
+    "faststart_args",
     "ffmpeg_exe",
     "is_mp4",
     "probe",
+    "probe_tracks",
     "remux_to_mp4",
     "run_ffmpeg",
 ]

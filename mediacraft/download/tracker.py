@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from ..progress import Progress, ProgressHook, SpeedMeter, ignore_progress
 
@@ -19,6 +20,9 @@ class Tracker:
         self.bytes_total: int | None = None
         self.segments_done: int | None = None
         self.segments_total: int | None = None
+        self.live = False  # recording a live stream
+        self.record_seconds: float | None = None
+        self.recorded: Callable[[], float] | None = None  # seconds recorded so far
         self._meter = SpeedMeter()
         self._lock = threading.Lock()
         self._last = 0.0
@@ -49,7 +53,10 @@ class Tracker:
             percent = 100.0 * done / total
         else:
             percent = 0.0
-        if self.stage != "downloading":
+        recorded = self.recorded() if self.recorded else None
+        if self.live and self.record_seconds:
+            percent = 100.0 * (recorded or 0.0) / self.record_seconds
+        if self.stage not in ("downloading", "recording"):
             percent = 100.0 if self.stage in ("remuxing", "finished") else percent
         self.hook(
             Progress(
@@ -60,9 +67,20 @@ class Tracker:
                 segments_done=seg_done,
                 segments_total=seg_total,
                 speed=speed,
-                eta=SpeedMeter.eta(done, total, speed) if self.stage == "downloading" else None,
+                eta=self._eta(done, total, speed, recorded),
+                live=self.live,
+                recorded_seconds=round(recorded, 3) if recorded is not None else None,
+                record_seconds=self.record_seconds,
             )
         )
+
+
+    def _eta(
+        self, done: int, total: int | None, speed: float | None, recorded: float | None
+    ) -> float | None:
+        if self.live and self.record_seconds:
+            return max(0.0, self.record_seconds - (recorded or 0.0))  # media plays in real time
+        return SpeedMeter.eta(done, total, speed) if self.stage == "downloading" else None
 
 
 __all__ = ["Tracker"]

@@ -59,6 +59,8 @@ class Processor(ABC):
     needs_upload: ClassVar[bool] = True
     #: shown in lists and pages
     label: ClassVar[str] = ""
+    #: can end early and keep its result when the visitor asks (a live recording)
+    stoppable: ClassVar[bool] = False
 
     def validate_create(self, task: Task, payload: dict[str, Any], config: Config) -> None:
         """Check and copy what ``POST /api/tasks/create`` gave (url, options) onto ``task``.
@@ -79,14 +81,11 @@ class Processor(ABC):
     def time_limit(self, task: Task, config: Config) -> float:
         """Seconds one attempt of ``task`` may run before it is stopped and failed.
 
-        The default is the server's ``MAX_TASK_SECONDS``; work that needs no
-        upload fetches from the network and may record a live stream, so it
-        gets ``MAX_RECORD_SECONDS`` on top.
+        The default is the server's ``MAX_TASK_SECONDS``; processors whose work
+        scales with something they know (input duration, a recording's length)
+        override it.
         """
-        limit = float(config.max_task_seconds)
-        if not self.needs_upload:
-            limit += float(getattr(config, "max_record_seconds", 0) or 0)
-        return limit
+        return float(config.max_task_seconds)
 
     def validate_config(self, task: Task, payload: dict[str, Any], config: Config) -> None:
         """Check and copy a ``config`` call's body onto ``task.config``."""

@@ -8,17 +8,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Config
-from ..download import DownloadOptions, download
+from ..download import DownloadLimits, DownloadOptions, download
 from ..download.guard import check_url, precheck_url
-from ..exceptions import DownloadError, ValidationError
+from ..download.limits import SERVER_SETTINGS
+from ..exceptions import DownloadError, Interrupted, MediaCraftError, ValidationError
+from ..paths import TaskPaths
 from ..progress import Progress
+from ..tasklog import TaskLog
 from ..tasks import Task
 from . import register
 from .base import JobContext, Processor
 
 MAX_URL_LENGTH = 4096
 # Top-level keys of a create payload that are download options (seed 000 sends "quality").
-OPTION_KEYS = ("quality", "profile", "threads", "retries", "max_retries", "headers", "limit_rate")
+OPTION_KEYS = ("quality", "profile", "threads", "retries", "max_retries", "headers", "limit_rate",
+               "record_seconds", "audio_lang", "subtitles")  # fmt: skip
+MiB = 1024 * 1024
 
 
 def result_file_name(url: str, name: str = "") -> str:
@@ -30,11 +35,25 @@ def result_file_name(url: str, name: str = "") -> str:
     return f"{safe or 'video'}.mp4"
 
 
+def task_limits(config: Config, task: Task) -> DownloadLimits:
+    """The server's limits for this task's download, with what is left of the visitor's quota."""
+    from ..quota import remaining
+
+    limits = DownloadLimits.from_config(config)
+    # uploads in flight hold their reservations, so they count against this download too
+    return limits.with_quota(remaining(config, task.user_id))
+
+
 @register
 class DownloadProcessor(Processor):
     task_type = "download"
     needs_upload = False
     label = "Download"
+    stoppable = True  # a live recording ends and keeps what it recorded
+
+    def time_limit(self, task: Task, config: Config) -> float:
+        """The server's task limit plus the longest live recording a visitor may ask for."""
+        return float(config.max_task_seconds) + float(config.max_record_seconds)
 
     def validate_create(self, task: Task, payload: dict[str, Any], config: Config) -> None:
         url = payload.get("url")
@@ -58,7 +77,7 @@ class DownloadProcessor(Processor):
         for key in OPTION_KEYS:
             if key in payload and key not in merged:
                 merged[key] = payload[key]
-        options = DownloadOptions.from_dict(merged)  # raises ValidationError
+        options = DownloadOptions.from_dict(merged, DownloadLimits.from_config(config))
         task.url = url
         task.options = {k: v for k, v in merged.items() if k != "max_retries"}
         if "max_retries" in merged:
@@ -72,30 +91,58 @@ class DownloadProcessor(Processor):
         task = ctx.task
         if not task.url:
             raise DownloadError("The task has no URL to download")
-        options = DownloadOptions.from_dict(dict(task.options or {}))
+        paths = TaskPaths.of(ctx.config.data_dir, task)
+        log = TaskLog(paths.log_file)
+        log(f"Attempt {task.attempts or 1}: downloading {task.url}")
+        # Tasks stored before the size caps became server settings may still carry them.
+        stored = {k: v for k, v in (task.options or {}).items() if k not in SERVER_SETTINGS}
+        limits = task_limits(ctx.config, task)
+        options = DownloadOptions.from_dict(stored, limits)
         file_name = result_file_name(task.url, "")
         ctx.result_dir.mkdir(parents=True, exist_ok=True)
+        if task.metadata.get("stop_requested"):
+            ctx.cancel.finish()  # asked to stop before this attempt: finish with what is there
 
         def report(progress: Progress) -> None:
             ctx.report(progress)
 
         ctx.cancel.check()
-        result = download(
-            task.url,
-            ctx.result_dir / file_name,
-            options,
-            work_dir=ctx.work_dir,
-            progress=report,
-            cancel=ctx.cancel,
-            allowed_networks=ctx.config.allowed_networks,
-        )
-        return {
-            "file_name": file_name,
+        try:
+            result = download(
+                task.url,
+                ctx.result_dir / file_name,
+                options,
+                work_dir=ctx.work_dir,
+                progress=report,
+                cancel=ctx.cancel,
+                allowed_networks=ctx.config.allowed_networks,
+                limits=limits,
+                log=log,
+                choose_suffix=True,
+            )
+        except Interrupted:
+            log("Interrupted (the server is stopping); the next attempt resumes")
+            raise
+        except MediaCraftError as exc:
+            if not ctx.cancel.is_set:
+                log(f"Failed: {exc.message}")
+            raise
+        log(f"Completed: {result.path.name}, {result.size} bytes")
+        data: dict[str, Any] = {
+            "file_name": result.path.name,
             "size": result.size,
             "duration": result.duration,
             "width": result.width,
             "height": result.height,
+            "tracks": result.tracks,
+            "gaps": result.gaps,
         }
+        if result.live is not None:
+            data["live"] = result.live
+        extra = [p.name for p in result.files if p != result.path]
+        if extra:
+            data["files"] = extra
+        return data
 
 
-__all__ = ["DownloadProcessor", "result_file_name"]
+__all__ = ["DownloadProcessor", "result_file_name", "task_limits"]

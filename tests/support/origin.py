@@ -10,6 +10,8 @@ Usage::
         origin.add_fault("hi/seg_004.ts", "reset", after=1000)
         origin.add_fault(lambda p: p.endswith(".ts"), "stall", probability=0.2, seconds=30)
         origin.redirect("/go", "http://10.0.0.1/x")
+        origin.add_dynamic("live/index.m3u8", lambda: render())  # built per request
+        origin.sign("tok/", ttl=2.0)                  # signed links that expire
         url = origin.url("master.m3u8")
         ...
         origin.paths(suffix=".ts")                   # the request log, filtered
@@ -18,11 +20,18 @@ Fault kinds: ``status`` (answer ``status``), ``reset`` (send ``after`` body
 bytes then a TCP reset), ``truncate`` (send ``after`` bytes of a longer
 announced body, then close), ``stall`` (send ``after`` bytes then nothing
 for ``seconds``), ``delay`` (wait ``seconds`` before answering).
+
+Signed links (:meth:`Origin.sign`): under a prefix, every playlist is served
+with ``?t=<issue time>&sig=<hmac>`` added to each URI it lists, and any other
+file there answers 403 unless its URL carries a valid signature younger than
+``ttl`` seconds, as CDNs with expiring tokens do.
 """
 
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import hmac
 import random
 import re
 import socket
@@ -35,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from .media import FFMPEG, make_video
 
@@ -61,6 +70,7 @@ class Fault:
     times: int | None = None  # None: forever
     probability: float = 1.0
     hits: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # sent with a status fault
 
     def fires(self, path: str, rng: random.Random) -> bool:
         if not self.match(path):
@@ -151,7 +161,10 @@ class Origin:
         self.root = Path(root) if root else None
         self.latency = latency
         self.bandwidth = bandwidth
-        self.files: dict[str, bytes] = {}
+        self.files: dict[str, bytes] = {}  # "/path" or "/path?query" -> body
+        self.dynamic: dict[str, Callable[[], bytes | int | None]] = {}
+        self.signed: dict[str, float] = {}  # path prefix -> token lifetime (s)
+        self.signatures_refused = 0
         self.redirects: dict[str, tuple[str, int]] = {}
         self.faults: list[Fault] = []
         self.log: list[LogEntry] = []
@@ -216,6 +229,52 @@ class Origin:
         self.files["/" + path.lstrip("/")] = data
         return self.url(path)
 
+    def add_dynamic(self, path: str, render: Callable[[], bytes | int | None]) -> str:
+        """Serve ``render()`` at ``path``, rendered per request (an int answers that status)."""
+        self.dynamic["/" + path.lstrip("/")] = render
+        return self.url(path)
+
+    def sign(self, prefix: str, ttl: float) -> None:
+        """Make everything under ``prefix`` need a signed URL valid for ``ttl`` seconds."""
+        self.signed["/" + prefix.lstrip("/")] = ttl
+
+    def _signature(self, path: str, issued: str) -> str:
+        digest = hmac.new(b"origin-test-key", f"{path}|{issued}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:16]
+
+    def _signed_prefix(self, path: str) -> str | None:
+        return next((p for p in self.signed if path.startswith(p)), None)
+
+    def _sign_playlist(self, body: bytes, playlist_path: str) -> bytes:
+        """Add a fresh token to every URI of a playlist (lines and URI="..." attributes)."""
+        issued = f"{time.time():.3f}"
+        base = playlist_path.rsplit("/", 1)[0] + "/"
+
+        def signed(uri: str) -> str:
+            target = uri if uri.startswith("/") else base + uri
+            target = target.split("?", 1)[0]
+            mark = "&" if "?" in uri else "?"
+            return f"{uri}{mark}t={issued}&sig={self._signature(target, issued)}"
+
+        lines = []
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                line = signed(line)
+            elif 'URI="' in line:
+                line = re.sub(r'URI="([^"]+)"', lambda m: f'URI="{signed(m.group(1))}"', line)
+            lines.append(line)
+        return ("\n".join(lines) + "\n").encode()
+
+    def _signature_ok(self, path: str, query: str, ttl: float) -> bool:
+        values = parse_qs(query)
+        issued = (values.get("t") or [""])[0]
+        sig = (values.get("sig") or [""])[0]
+        try:
+            age = time.time() - float(issued)
+        except ValueError:
+            return False
+        return age <= ttl and hmac.compare_digest(sig, self._signature(path, issued))
+
     def redirect(self, path: str, location: str, status: int = 302) -> str:
         self.redirects["/" + path.lstrip("/")] = (location, status)
         return self.url(path)
@@ -230,6 +289,7 @@ class Origin:
         seconds: float = 30.0,
         times: int | None = None,
         probability: float = 1.0,
+        headers: dict[str, str] | None = None,
     ) -> Fault:
         """``match``: a path (with or without leading slash) or a predicate on the path."""
         if kind not in {"status", "reset", "truncate", "stall", "delay"}:
@@ -239,7 +299,8 @@ class Origin:
             matcher: Matcher = lambda path: path == wanted  # noqa: E731
         else:
             matcher = match
-        fault = Fault(matcher, kind, status, after, seconds, times, probability)
+        fault = Fault(matcher, kind, status, after, seconds, times, probability,
+                      headers=dict(headers or {}))  # fmt: skip
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -272,7 +333,11 @@ class Origin:
             else:
                 self._connections.discard(conn)
 
-    def _body_for(self, path: str) -> tuple[bytes | Path | None, float]:
+    def _body_for(self, path: str, query: str = "") -> tuple[bytes | Path | int | None, float]:
+        if query and f"{path}?{query}" in self.files:
+            return self.files[f"{path}?{query}"], 0.0
+        if path in self.dynamic:
+            return self.dynamic[path](), 0.0
         if path in self.files:
             return self.files[path], 0.0
         if self.root is None:
@@ -294,7 +359,8 @@ class Origin:
                 self.in_flight -= 1
 
     def _answer(self, handler: _Handler, head: bool) -> None:
-        path = unquote(urlsplit(handler.path).path)
+        parts = urlsplit(handler.path)
+        path = unquote(parts.path)
         entry = LogEntry(handler.command, path, handler.headers.get("Range"))
         entry.headers = dict(handler.headers.items())
         with self._lock:
@@ -307,7 +373,8 @@ class Origin:
             if fault.kind == "delay" and self._stop.wait(fault.seconds):
                 return
             if fault.kind == "status":
-                self._send_simple(handler, entry, fault.status, b"injected failure\n")
+                self._send_simple(handler, entry, fault.status, b"injected failure\n",
+                                  fault.headers)  # fmt: skip
                 return
         if path in self.redirects:
             location, status = self.redirects[path]
@@ -317,10 +384,23 @@ class Origin:
             handler.end_headers()
             entry.status = status
             return
-        body, mtime = self._body_for(path)
+        prefix = self._signed_prefix(path)
+        if prefix is not None and not path.endswith(".m3u8"):
+            if not self._signature_ok(path, parts.query, self.signed[prefix]):
+                with self._lock:
+                    self.signatures_refused += 1
+                self._send_simple(handler, entry, 403, b"expired or missing token\n")
+                return
+        body, mtime = self._body_for(path, parts.query)
         if body is None:
             self._send_simple(handler, entry, 404, b"not found\n")
             return
+        if isinstance(body, int):
+            self._send_simple(handler, entry, body, b"unavailable\n")
+            return
+        if prefix is not None and path.endswith(".m3u8"):
+            raw = body if isinstance(body, bytes) else body.read_bytes()
+            body, mtime = self._sign_playlist(raw, path), 0.0
         size = len(body) if isinstance(body, bytes) else body.stat().st_size
         start, end, status = 0, size, 200
         wanted = handler.headers.get("Range")
@@ -372,8 +452,17 @@ class Origin:
                 socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
             )
 
-    def _send_simple(self, handler: _Handler, entry: LogEntry, status: int, body: bytes) -> None:
+    def _send_simple(
+        self,
+        handler: _Handler,
+        entry: LogEntry,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         handler.send_response(status)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.send_header("Content-Type", "text/plain")
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
@@ -521,20 +610,26 @@ def build_hls(root: Path, seconds: float = 6.0, segment: float = 1.0, fps: int =
     return HlsMedia(root=root, key=key, durations=durations)
 
 
-def _write_discontinuity(root: Path) -> None:
-    """``disc/index.m3u8``: the ``hi`` segments, a discontinuity, then ``extra``'s."""
+def joined_playlist(root: Path, clips: list[str], prefix: str = "") -> str:
+    """The VOD playlists ``root/<clip>/index.m3u8`` one after another, a discontinuity
+    between each; segment URIs become ``<prefix><clip>/<segment>``."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-MEDIA-SEQUENCE:0"]
-    for i, clip in enumerate(("hi", "extra")):
-        if i:
+    for number, clip in enumerate(clips):
+        if number:
             lines.append("#EXT-X-DISCONTINUITY")
         for line in (root / clip / "index.m3u8").read_text().splitlines():
             if line.startswith("#EXTINF"):
                 lines.append(line)
             elif line and not line.startswith("#"):
-                lines.append(f"../{clip}/{line}")
+                lines.append(f"{prefix}{clip}/{line}")
     lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def _write_discontinuity(root: Path) -> None:
+    """``disc/index.m3u8``: the ``hi`` segments, a discontinuity, then ``extra``'s."""
     (root / "disc").mkdir(exist_ok=True)
-    (root / "disc" / "index.m3u8").write_text("\n".join(lines) + "\n")
+    (root / "disc" / "index.m3u8").write_text(joined_playlist(root, ["hi", "extra"], "../"))
 
 
 def bench_stream(
@@ -580,4 +675,4 @@ def frame_hashes(path: Path) -> list[str]:
 
 
 __all__ = ["Fault", "HlsMedia", "LogEntry", "Origin", "bench_stream", "build_hls", "build_long",
-           "frame_hashes", "package_hls", "shared_media"]  # fmt: skip
+           "frame_hashes", "joined_playlist", "package_hls", "shared_media"]  # fmt: skip

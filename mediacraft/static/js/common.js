@@ -130,6 +130,8 @@
     var hints = T.hints || {};
     var m = (message || "").toLowerCase();
     if (/interrupted/.test(m)) return hints.interrupted;
+    if (/live stream|record_seconds/.test(m)) return hints.live;
+    if (/disk is full|read-only|i\/o error|could not write/.test(m)) return hints.disk;
     if (/quota|no space|too large/.test(m)) return hints.quota;
     if (/not allowed|blocked|private|loopback|reserved|link-local/.test(m)) return hints.blocked;
     if (/\b(401|403|404|410)\b|forbidden|expired|not found/.test(m)) return hints.expired;

@@ -63,6 +63,12 @@
       url: url,
       options: { quality: $("dl-quality").value, profile: $("dl-profile").value },
     };
+    var audio = $("dl-audio").value.trim();
+    if (audio) payload.options.audio_lang = audio;
+    var subtitles = $("dl-subs").value.trim();
+    if (subtitles) payload.options.subtitles = subtitles;
+    var minutes = Number($("dl-record").value);
+    if (minutes > 0) payload.options.record_seconds = Math.round(minutes * 60);
     var name = $("dl-name").value.trim();
     if (name) payload.name = name;
     var button = $("dl-submit");

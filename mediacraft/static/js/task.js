@@ -1,4 +1,4 @@
-/* One task: live progress, error with a hint, result player, actions. */
+/* One task: live progress, error with a hint, result player, actions, the task's log. */
 (function () {
   "use strict";
   var MC = window.MC;
@@ -13,6 +13,8 @@
   var message = $("t-message");
   var watcher = null;
   var shownResult = false;
+  var logTimer = null;
+  var logShown = -1;
 
   function show(task) {
     var status = $("t-status");
@@ -34,6 +36,15 @@
       ? MC.formatBytes(bytes) + (d.bytes_total && task.status !== "completed" ? " / " + MC.formatBytes(d.bytes_total) : "")
       : "–";
     $("t-queue").textContent = task.status === "queued" && task.queue_position ? String(task.queue_position) : "–";
+    var live = running && d.live;
+    var recorded = d.recorded_seconds;
+    $("t-recorded-fact").hidden = !(live || (task.result && task.result.live));
+    if (live) {
+      $("t-recorded").textContent =
+        MC.formatDuration(recorded || 0) + (d.record_seconds ? " / " + MC.formatDuration(d.record_seconds) : "");
+    } else if (task.result && task.result.live) {
+      $("t-recorded").textContent = MC.formatDuration(task.result.live.recorded_seconds || 0);
+    }
     $("t-created").textContent = MC.formatDate(task.created_at);
     $("t-completed").textContent = MC.formatDate(task.completed_at);
 
@@ -59,16 +70,92 @@
       if (r.duration) info.push(MC.formatDuration(r.duration));
       if (r.size) info.push(MC.formatBytes(r.size));
       $("t-result").querySelector(".result-info").textContent = info.join(" · ");
+      showTracks(r);
       $("t-result").hidden = false;
     }
+    $("t-stop").hidden = !live;
     $("t-cancel").hidden = MC.isTerminal(task.status);
     $("t-retry").hidden = !(task.status === "failed" || task.status === "cancelled");
     $("t-delete").hidden = task.status === "processing";
   }
 
+  function showTracks(r) {
+    var tracks = r.tracks || [];
+    var parts = [];
+    ["audio", "subtitles"].forEach(function (type) {
+      var langs = tracks
+        .filter(function (t) {
+          return t.type === type;
+        })
+        .map(function (t) {
+          return t.language || T.language_unknown;
+        });
+      if (langs.length) parts.push((type === "audio" ? T.audio_tracks : T.subtitle_tracks) + ": " + langs.join(", "));
+    });
+    $("t-tracks").textContent = parts.join(" · ");
+    $("t-tracks").hidden = !parts.length;
+    var gaps = r.gaps || [];
+    if (gaps.length) {
+      var missing = gaps.reduce(function (sum, g) {
+        return sum + (g.segments || 0);
+      }, 0);
+      $("t-gaps").textContent = MC.fmt(T.gaps, { count: gaps.length, segments: missing });
+    }
+    $("t-gaps").hidden = !gaps.length;
+    var list = $("t-files");
+    list.textContent = "";
+    (r.files || []).forEach(function (name) {
+      var item = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = "/api/tasks/" + encodeURIComponent(taskId) + "/download?file=" + encodeURIComponent(name);
+      link.textContent = name;
+      link.setAttribute("download", "");
+      item.appendChild(link);
+      list.appendChild(item);
+    });
+    list.hidden = !(r.files && r.files.length);
+  }
+
+  function showLog(data) {
+    var lines = (data && data.lines) || [];
+    if (lines.length === logShown) return;
+    logShown = lines.length;
+    var list = $("t-log");
+    list.textContent = "";
+    lines.forEach(function (line) {
+      var item = document.createElement("li");
+      var time = document.createElement("time");
+      time.dateTime = line.at;
+      time.textContent = MC.formatDate(line.at);
+      item.appendChild(time);
+      item.appendChild(document.createTextNode(line.message));
+      list.appendChild(item);
+    });
+    $("t-log-empty").hidden = lines.length > 0;
+  }
+
+  function loadLog() {
+    return MC.api("GET", "/api/tasks/" + encodeURIComponent(taskId) + "/log").then(showLog, function () {});
+  }
+
+  function followLog(status) {
+    if (logTimer) window.clearTimeout(logTimer);
+    logTimer = null;
+    loadLog();
+    if (!MC.isTerminal(status)) {
+      logTimer = window.setTimeout(function () {
+        followLog(root.dataset.status);
+      }, 3000);
+    }
+  }
+
   function watch() {
     if (watcher) watcher.stop();
-    watcher = MC.watchTask(taskId, show, {
+    watcher = MC.watchTask(taskId, function (task) {
+      var was = root.dataset.status;
+      show(task);
+      if (MC.isTerminal(task.status) && !MC.isTerminal(was)) followLog(task.status);
+    }, {
       onGone: function () {
         window.location.href = "/tasks";
       },
@@ -86,7 +173,8 @@
           window.location.href = "/tasks";
           return;
         }
-        MC.showMessage(message, action === "cancel" ? T.cancelled : T.retried, "success");
+        var done = { cancel: T.cancelled, retry: T.retried, stop: T.stopping };
+        MC.showMessage(message, done[action], "success");
         show(task);
         if (action === "retry") {
           shownResult = false;
@@ -100,6 +188,9 @@
     );
   }
 
+  $("t-stop").addEventListener("click", function () {
+    if (window.confirm(T.confirm_stop)) act("stop");
+  });
   $("t-cancel").addEventListener("click", function () {
     if (window.confirm(T.confirm_cancel)) act("cancel");
   });
@@ -111,9 +202,11 @@
   });
   window.addEventListener("pagehide", function () {
     if (watcher) watcher.stop();
+    if (logTimer) window.clearTimeout(logTimer);
   });
 
   var initial = JSON.parse($("task-data").textContent);
   show(initial);
+  followLog(initial.status);
   if (!MC.isTerminal(initial.status)) watch();
 })();

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .config import Config
 from .exceptions import InvalidTransition, NotFound, ValidationError
@@ -55,6 +56,7 @@ class TaskService:
         data["download_url"] = (
             f"/api/tasks/{task.task_id}/download" if task.status is TaskStatus.COMPLETED else None
         )
+        data["poster_url"] = poster_url(task)
         return data
 
     def list_tasks(self, user_id: str, query: TaskQuery) -> TaskPage:
@@ -237,6 +239,15 @@ class TaskService:
     def wake(self) -> None:
         if self.queue is not None:
             self.queue.notify()
+
+
+def poster_url(task: Task) -> str | None:
+    """Where a finished result's poster is served; the completion time makes each result's URL
+    its own, so a browser's cached poster of an earlier attempt is never shown."""
+    if task.status is not TaskStatus.COMPLETED or not (task.result or {}).get("poster"):
+        return None
+    stamp = quote(task.completed_at or "", safe="")
+    return f"/api/tasks/{task.task_id}/poster?v={stamp}"
 
 
 def _waiting(task: Task) -> None:

@@ -23,6 +23,8 @@ from .tasks import User, is_uuid, new_id, utcnow
 COOKIE_NAME = "mc_uid"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookie lifetime near 400 days
 TOUCH_INTERVAL = 60.0
+# Endpoints that neither read nor give an identity (modules with such routes add theirs).
+COOKIELESS_ENDPOINTS = {"static", "health.healthz"}
 
 
 class Identity:
@@ -54,7 +56,7 @@ class Identity:
         return user_id if is_uuid(user_id) else None
 
     def _before(self) -> None:
-        if request.endpoint in {"static", "health.healthz"}:
+        if request.endpoint in COOKIELESS_ENDPOINTS:
             return
         storage = current_app.extensions["mediacraft"].storage
         user_id = self.unsign(request.cookies.get(COOKIE_NAME))

@@ -92,14 +92,31 @@ class Identity:
 
     def _after(self, response: Response) -> Response:
         if getattr(g, "new_identity", False):
-            response.set_cookie(
-                COOKIE_NAME,
-                self.sign(g.user_id),
-                max_age=COOKIE_MAX_AGE,
-                httponly=True,
-                samesite="Lax",
-                secure=current_app.config["MEDIACRAFT"].cookie_secure,
-                path="/",
-            )
-            response.vary.add("Cookie")
+            self.give(response, g.user_id)
         return response
+
+    def give(self, response: Response, user_id: str) -> None:
+        """Make ``response`` set the identity cookie of ``user_id`` (instead of any other)."""
+        g.new_identity = False
+        response.set_cookie(
+            COOKIE_NAME,
+            self.sign(user_id),
+            max_age=COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["MEDIACRAFT"].cookie_secure,
+            path="/",
+        )
+        response.vary.add("Cookie")
+
+    def forget(self, response: Response) -> None:
+        """Make ``response`` remove the identity cookie (the next visit starts a new one)."""
+        g.new_identity = False
+        response.delete_cookie(
+            COOKIE_NAME,
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["MEDIACRAFT"].cookie_secure,
+            path="/",
+        )
+        response.vary.add("Cookie")

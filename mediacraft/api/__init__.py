@@ -34,7 +34,10 @@ def init_app(app: Flask) -> None:
 
     for module in (user, tasks, openapi, compat_download):
         app.register_blueprint(module.bp)
-    for optional in ("compat_video", "batches", "events", "media", "posters", "shares", "account"):
+    optional_modules = (
+        "compat_video", "batches", "events", "media", "posters", "shares", "account", "resumable",
+    )
+    for optional in optional_modules:
         try:
             module = __import__(f"mediacraft.api.{optional}", fromlist=["bp"])
         except ModuleNotFoundError as exc:

@@ -19,6 +19,7 @@ from .processors import get_processor
 from .queue import TaskQueue
 from .storage import StorageInterface, TaskPage, TaskQuery, queue_limits, task_limits
 from .storage.base import QueueSnapshot
+from .tags import task_tags
 from .tasks import Task, TaskStatus, User, is_uuid, utcnow
 from .uploads import upload_in_progress
 
@@ -57,6 +58,7 @@ class TaskService:
             f"/api/tasks/{task.task_id}/download" if task.status is TaskStatus.COMPLETED else None
         )
         data["poster_url"] = poster_url(task)
+        data["tags"] = task_tags(task)
         return data
 
     def list_tasks(self, user_id: str, query: TaskQuery) -> TaskPage:

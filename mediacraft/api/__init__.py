@@ -36,6 +36,7 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(module.bp)
     optional_modules = (
         "compat_video", "batches", "events", "media", "posters", "shares", "account", "resumable",
+        "tags",
     )
     for optional in optional_modules:
         try:

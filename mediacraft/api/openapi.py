@@ -202,11 +202,18 @@ LIST_PARAMS = [
     query("type", {"type": "string"}, "task type"),
     query("search", {"type": "string"}, "substring of name or URL"),
     query("batch_id", {"type": "string"}),
+    query("tag", {"type": "string", "maxLength": 40}, "tasks with this tag (any case)"),
+    query(
+        "resolution",
+        {"type": "string", "enum": ["480p", "720p", "1080p", "4k"]},
+        "by the picture's shorter side: up to 480, 481-720, 721-1080, above 1080",
+    ),
+    query("duration", {"type": "string"}, "seconds, from-to: 0-60, 60-600, 3600-"),
     query(
         "sort",
         {"type": "string"},
         "created_at, updated_at, name, status, progress, "
-        "priority or task_type; prefix - for descending",
+        "priority, task_type, size or duration; prefix - for descending",
     ),
     query("page", {"type": "integer", "minimum": 1}),
     query("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),

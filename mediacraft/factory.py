@@ -89,7 +89,7 @@ def _register_optional(app: Flask) -> None:
     """Blueprints and extensions that live in their own modules (pages, i18n)."""
     import importlib
 
-    for name in ("i18n", "web"):
+    for name in ("i18n", "web", "pagestrings"):
         try:
             module = importlib.import_module(f"mediacraft.{name}")
         except ModuleNotFoundError as exc:

@@ -20,14 +20,14 @@
   var list = $("task-list");
   var message = $("list-message");
 
+  /* Every filter of the form (status, type, resolution, duration, tag, sort, search), so a
+     filtered view is in the URL and can be bookmarked; the default sort is left out. */
   function query() {
     var q = new URLSearchParams();
-    var status = $("f-status").value;
-    var type = $("f-type").value;
-    var search = $("f-search").value.trim();
-    if (status) q.set("status", status);
-    if (type) q.set("type", type);
-    if (search) q.set("search", search);
+    Array.prototype.forEach.call($("filters").elements, function (field) {
+      var value = field.name ? String(field.value || "").trim() : "";
+      if (value && !(field.name === "sort" && value === "-created_at")) q.set(field.name, value);
+    });
     return q;
   }
 
@@ -61,7 +61,9 @@
   }
 
   function filtered() {
-    return !!($("f-status").value || $("f-type").value || $("f-search").value.trim());
+    var q = query();
+    q.delete("sort");
+    return q.toString() !== "";
   }
 
   function render(tasks, pagination) {
@@ -185,6 +187,7 @@
     bar.value = value;
     item.querySelector(".percent").textContent = Math.floor(value) + "%";
     item.querySelector(".task-detail-line").textContent = detailLine(task);
+    if (MC.decorateTask) MC.decorateTask(item, task, load);
     if (previous === task.status && item.dataset.rendered) return;
     item.dataset.rendered = "1";
 
@@ -309,7 +312,7 @@
     syncUrl();
     load();
   });
-  ["f-status", "f-type"].forEach(function (id) {
+  ["f-status", "f-type", "f-resolution", "f-duration", "f-sort"].forEach(function (id) {
     $(id).addEventListener("change", function () {
       state.page = 1;
       syncUrl();

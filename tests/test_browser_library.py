@@ -320,3 +320,38 @@ def test_dark_theme_follows_the_system(browser, server) -> None:  # noqa: ANN001
             context.close()
     assert colors["light"] == "rgb(245, 246, 248)"
     assert colors["dark"] == "rgb(17, 20, 24)"
+
+
+def test_a_video_dropped_on_the_form_is_uploaded(browser, server, tmp_path) -> None:  # noqa: ANN001
+    import base64
+
+    video = make_video(tmp_path / "dropped.mp4", seconds=1.0, size="320x240")
+    context = new_context(browser)
+    try:
+        page = open_page(context)
+        page.goto(server.url + "/")
+        page.get_by_role("tab", name="Remove a watermark").click()
+        form = page.locator("#wm-upload-form")
+        assert form.get_attribute("data-drop-hint") == "Drop video files here"
+        page.evaluate(
+            """([data, name]) => {
+              const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+              const transfer = new DataTransfer();
+              transfer.items.add(new File([bytes], name, { type: "video/mp4" }));
+              const form = document.getElementById("wm-upload-form");
+              form.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer,
+                                                            bubbles: true, cancelable: true }));
+              window.__dragging = form.classList.contains("dragging");
+              form.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer,
+                                                        bubbles: true, cancelable: true }));
+            }""",
+            [base64.b64encode(video.read_bytes()).decode(), "dropped.mp4"],
+        )
+        assert page.evaluate("window.__dragging") is True
+        assert page.eval_on_selector("#wm-file", "i => i.files[0].name") == "dropped.mp4"
+        assert "dragging" not in (form.get_attribute("class") or "")
+        page.get_by_role("button", name="Upload", exact=True).click()
+        page.locator("#wm-config-form").wait_for(state="visible")
+        assert page.errors == []
+    finally:
+        context.close()

@@ -47,6 +47,7 @@ from ..config import Config
 from ..download import DownloadLimits, DownloadOptions, politeness
 from ..download.options import PROFILES
 from ..exceptions import ValidationError
+from .live import JsonBatchEvents, JsonLines, RichBatchTable, is_terminal
 
 TASKS = ("download", "remux", "watermark_removal")
 
@@ -115,6 +116,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default MEDIACRAFT_PER_HOST_CONNECTIONS or 16)")  # fmt: skip
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    verbosity.add_argument("--json", action="store_true",
+                           help="progress as JSON lines on stdout (start, progress, done, "
+                           "failed, summary), nothing drawn")
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log every step")
     parser.set_defaults(func=run)
 
@@ -152,6 +156,15 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--input-dir holds local files: use --task remux or watermark_removal")
 
 
+def batch_display(args: argparse.Namespace):  # noqa: ANN201 - one of the displays below
+    """JSON lines (--json), a rich live table (a terminal), or line logs (otherwise)."""
+    if args.json:
+        return JsonBatchEvents(sys.stdout)
+    if not args.quiet and is_terminal(sys.stderr):
+        return RichBatchTable(sys.stderr, args.verbose)
+    return Display(sys.stderr, args.quiet, args.verbose)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         _check_usage(args)
@@ -186,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         print_plan(items, batch, sys.stdout)
         return 0 if all(i.status in ("pending", *DONE_OK) for i in items) else 1
 
-    display = Display(sys.stderr, args.quiet, args.verbose)
+    display = batch_display(args)
     if not args.resume and batch.checkpoint_path.exists() and not args.quiet:
         display.note(f"note: starting over; --resume continues the run in {CHECKPOINT_NAME}")
     if args.per_host_connections is not None:
@@ -204,13 +217,20 @@ def run(args: argparse.Namespace) -> int:
     finally:
         display.close()
     elapsed = time.monotonic() - batch.started
-    if args.quiet:
+    if args.json:
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.status] = counts.get(item.status, 0) + 1
+        JsonLines(sys.stdout).emit("summary", elapsed=round(elapsed, 3), counts=counts,
+                                   interrupted=bool(code))  # fmt: skip
+    elif args.quiet:
         for item in items:
             if item.status not in DONE_OK:
                 print(f"[{item.index}] {item.status}: {item.source}: {item.error}", file=sys.stderr)
     else:
         print(report_table(items))
-    print(summary_line(items, elapsed))
+    if not args.json:
+        print(summary_line(items, elapsed))
     if args.report is not None:
         try:
             write_json_atomic(args.report, report_json(batch, args, elapsed))

@@ -1,4 +1,5 @@
-"""``mediacraft download URL -o out.mp4``: one download with a progress bar on stderr.
+"""``mediacraft download URL -o out.mp4``: one download with its progress on stderr (--json:
+JSON lines on stdout).
 
 Work files live beside the output (``.out.mp4.download/``), so running the
 same command again after an interruption or a crash resumes it.
@@ -9,16 +10,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import time
 from pathlib import Path
-from typing import TextIO
 
 from ..config import Config
 from ..download import DownloadLimits, DownloadOptions, download, parse_rate
 from ..download.options import PROFILES
 from ..exceptions import MediaCraftError, ValidationError
-from ..humanize import human_bytes, human_eta
-from ..progress import Progress
+from ..humanize import human_bytes
+from .live import DownloadView, JsonLines, download_view
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,6 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--json", action="store_true",
+        help="progress as JSON lines on stdout ('progress', then 'done' or 'error')",
+    )  # fmt: skip
+    parser.add_argument(
         "-v", "--verbose", action="store_true",
         help="print the download's log (variant, renditions, retries, reloads)",
     )  # fmt: skip
@@ -80,41 +83,6 @@ def _headers(values: list[str]) -> dict[str, str]:
             raise ValidationError(f"--header {value!r} must look like 'Name: value'")
         headers[name.strip()] = content.strip()
     return headers
-
-
-class ProgressBar:
-    """A single ``\\r``-updated line on a text stream."""
-
-    def __init__(self, stream: TextIO, interval: float = 0.2) -> None:
-        self.stream = stream
-        self.interval = interval if stream.isatty() else max(interval, 1.0)
-        self._last = 0.0
-        self._width = 0
-
-    def __call__(self, progress: Progress) -> None:
-        now = time.monotonic()
-        if now - self._last < self.interval and progress.stage == "downloading":
-            return
-        self._last = now
-        filled = int(progress.percent / 5)
-        parts = [f"{progress.stage:<11}", f"[{'#' * filled}{'.' * (20 - filled)}]"]
-        parts.append(f"{progress.percent:5.1f}%")
-        if progress.segments_total:
-            parts.append(f"{progress.segments_done or 0}/{progress.segments_total} seg")
-        parts.append(f"{human_bytes(progress.bytes_done)}/{human_bytes(progress.bytes_total)}")
-        if progress.speed is not None:
-            parts.append(f"{human_bytes(progress.speed)}/s")
-        parts.append(f"ETA {human_eta(progress.eta)}")
-        line = "  ".join(parts)
-        pad = " " * max(0, self._width - len(line))
-        self._width = len(line)
-        self.stream.write("\r" + line + pad)
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self._width:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def build_options(args: argparse.Namespace, limits: DownloadLimits) -> DownloadOptions:
@@ -142,7 +110,8 @@ def _print_log(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    bar: ProgressBar | None = None
+    bar: DownloadView | None = None
+    events = JsonLines(sys.stdout) if args.json else None
     try:
         config = Config.from_env()
         # A local user owns the machine: the server's caps apply, not the visitor floors.
@@ -151,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         allowed = tuple(config.allowed_networks) + tuple(args.allow_network)
         output: Path = args.output
         work_dir = output.with_name(f".{output.name}.download")
-        bar = None if args.quiet else ProgressBar(sys.stderr)
+        bar = download_view(sys.stderr, sys.stdout, quiet=args.quiet, as_json=args.json)
         result = download(
             args.url,
             output,
@@ -167,16 +136,24 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if bar:
             bar.close()
+        if events:
+            events.emit("interrupted")
         print("mediacraft: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     except (MediaCraftError, ValueError, OSError) as exc:
         if bar:
             bar.close()
         message = " ".join(str(exc).split())
+        if events:
+            events.emit("error", message=message)
         print(f"mediacraft: error: {message}", file=sys.stderr)
         return 1
     if bar:
         bar.close()
+    if events:
+        events.emit("done", path=str(result.path), size=result.size, duration=result.duration,
+                    width=result.width, height=result.height,
+                    files=[str(f) for f in result.files[1:]], gaps=result.gaps)  # fmt: skip
     duration = f"{result.duration:.1f} s" if result.duration else "unknown duration"
     size = f"{result.width}x{result.height}" if result.width else "no video"
     print(f"{result.path}  {human_bytes(result.size)}  {duration}  {size}", file=sys.stderr)

@@ -355,3 +355,35 @@ def test_a_video_dropped_on_the_form_is_uploaded(browser, server, tmp_path) -> N
         assert page.errors == []
     finally:
         context.close()
+
+
+def test_watermark_regions_with_the_keyboard_alone(browser, server, tmp_path) -> None:  # noqa: ANN001
+    video = make_video(tmp_path / "keys.mp4", seconds=1.0, size="320x240")
+    context = new_context(browser)
+    try:
+        page = open_page(context)
+        page.goto(server.url + "/")
+        page.get_by_role("tab", name="Remove a watermark").click()
+        page.get_by_label("Video file").set_input_files(str(video))
+        page.get_by_role("button", name="Upload", exact=True).click()
+        page.locator("#wm-config-form").wait_for(state="visible")
+        regions = page.locator("#wm-regions li")
+        page.locator("#wm-canvas").focus()
+        page.keyboard.press("Insert")  # a region in the middle, selected
+        assert regions.nth(0).inner_text().startswith("Region 1: x 120, y 90, 80×60")
+        page.keyboard.press("Shift+ArrowRight")
+        page.keyboard.press("ArrowUp")
+        page.keyboard.press("Alt+ArrowDown")
+        page.keyboard.press("Alt+Shift+ArrowRight")
+        assert regions.nth(0).inner_text().startswith("Region 1: x 130, y 89, 90×61")
+        page.keyboard.press("+")  # a second one, selected
+        assert regions.count() == 2
+        assert "selected" in (regions.nth(1).get_attribute("class") or "")
+        page.keyboard.press("p")  # back to the first
+        assert "selected" in (regions.nth(0).get_attribute("class") or "")
+        page.keyboard.press("Delete")
+        assert regions.count() == 1
+        assert regions.nth(0).inner_text().startswith("Region 1: x 120, y 90, 80×60")
+        assert page.errors == []
+    finally:
+        context.close()

@@ -15,7 +15,14 @@ import pytest
 from tests.support.media import FFMPEG, make_video
 from tests.support.origin import Origin
 from tests.support.server import AppServer
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS, _require_chromium
+from tests.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    TIMEOUT_MS,
+    _require_chromium,
+    shot,
+)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -155,6 +162,7 @@ def test_posters_filters_tags_and_a_share_link(browser, server, origin) -> None:
         link.wait_for()
         url = link.input_value()
         assert f"/s/{wide}/" in url
+        shot(page, "task-share")
         stranger = new_context(browser)
         try:
             answer = stranger.request.get(url)
@@ -208,6 +216,7 @@ def test_tasks_on_another_device_and_deleting_everything(browser, server, origin
         qr.wait_for()
         assert qr.get_attribute("src").startswith("data:image/svg+xml")
         url = page.get_by_label("Link", exact=True).input_value()
+        shot(page, "account-device-link")
 
         other = open_page(phone)
         other.goto(url)
@@ -313,6 +322,8 @@ def test_dark_theme_follows_the_system(browser, server) -> None:  # noqa: ANN001
         try:
             page = open_page(context)
             page.goto(server.url + "/tasks")
+            page.locator("#empty").wait_for(state="visible")
+            shot(page, f"tasks-{scheme}-theme")
             colors[scheme] = page.evaluate(
                 "getComputedStyle(document.documentElement).backgroundColor"
             )

@@ -233,8 +233,6 @@ def apply_query(tasks: list[Task], query: TaskQuery) -> TaskPage:
 
     def sort_key(task: Task) -> tuple:
         value = measured[key](task) if key in measured else getattr(task, key)
-        if key == "name" and isinstance(value, str):
-            value = value.casefold()
         if isinstance(value, TaskStatus):
             value = value.value
         return (value is None, value if value is not None else "", task.created_at)

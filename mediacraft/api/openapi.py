@@ -764,6 +764,12 @@ def document() -> dict[str, Any]:
                             "anyOf": [DOWNLOAD_RESULT, {"type": "object"}, {"type": "null"}]
                         },
                         "error_message": {"type": ["string", "null"]},
+                        "download_url": {"type": ["string", "null"]},
+                        "poster_url": {
+                            "type": ["string", "null"],
+                            "description": "the result's poster (JPEG), when it has one",
+                        },
+                        "tags": {"type": "array", "items": {"type": "string"}},
                     },
                 },
             }

@@ -134,6 +134,17 @@ EXTRA_PATHS.update(
                     ],
                     data=UPLOAD,
                 ),
+                "responses": {
+                    **op("", "uploads", data=UPLOAD)["responses"],
+                    "411": {
+                        "description": "No Content-Length",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
+                            }
+                        },
+                    },
+                },
                 "requestBody": {
                     "required": True,
                     "content": {

@@ -398,3 +398,44 @@ def test_watermark_regions_with_the_keyboard_alone(browser, server, tmp_path) ->
         assert page.errors == []
     finally:
         context.close()
+
+
+def test_an_upload_can_be_cancelled_midway(browser, server, tmp_path) -> None:  # noqa: ANN001
+    video = make_video(tmp_path / "slow.mp4", seconds=4.0, size="1280x720", extra=["-qp", "12"])
+    context = new_context(browser)
+    try:
+        page = open_page(context)
+        page.goto(server.url + "/")
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 20, "downloadThroughput": -1,
+             "uploadThroughput": 256 * 1024},
+        )  # fmt: skip
+        page.get_by_role("tab", name="Remove a watermark").click()
+        page.get_by_label("Video file").set_input_files(str(video))
+        page.get_by_role("button", name="Upload", exact=True).click()
+        page.wait_for_function("() => document.querySelector('#wm-progress').value >= 10")
+        assert "/s" in page.locator(".upload-speed").inner_text()
+        page.get_by_role("button", name="Cancel upload").click()
+        page.get_by_text("Upload cancelled.").wait_for()
+        assert page.locator("#wm-config-form").is_hidden()
+        task_id = page.evaluate("() => JSON.parse(localStorage.getItem('mc-uploads') || '{}')")
+        assert task_id == {}  # nothing left to resume
+        cdp.send("Network.emulateNetworkConditions",
+                 {"offline": False, "latency": 0, "downloadThroughput": -1,
+                  "uploadThroughput": -1})  # fmt: skip
+        # the open upload is given up on the server too (its bytes removed), nothing recorded
+        page.wait_for_function(
+            "async () => { const r = await fetch('/api/user/tasks');"
+            " const tasks = (await r.json()).data.tasks;"
+            " return tasks.length === 1 && !('resumable_uploads' in tasks[0].metadata); }",
+            polling=200,
+        )
+        tasks = api(page, "GET", server.url + "/api/user/tasks")["data"]["tasks"]
+        assert tasks[0]["status"] == "created" and tasks[0]["inputs"] == []
+        assert not list((server.data_dir / "uploads").rglob(".resumable-*"))
+        assert page.errors == []
+    finally:
+        context.close()

@@ -11,6 +11,13 @@
   var MiB = 1024 * 1024;
   var RETRIES = 8;
   var STORE = "mc-uploads";
+  /* A cancel by the visitor is answered like an error with its own code (nginx's 499,
+     "client closed request"), which the pages' error text then names. */
+  var CANCELLED = 499;
+  if (MC.T) {
+    MC.T.errors = MC.T.errors || {};
+    MC.T.errors[String(CANCELLED)] = X.upload_cancelled;
+  }
 
   function chunkSize(size) {
     return Math.min(16 * MiB, Math.max(MiB, Math.ceil(size / 20)));
@@ -139,7 +146,7 @@
         });
         xhr.addEventListener("abort", function () {
           current = null;
-          reject(new MC.ApiError(0, X.upload_cancelled));
+          reject(new MC.ApiError(CANCELLED, ""));
         });
         xhr.send(file.slice(offset, end));
       });
@@ -158,14 +165,14 @@
     }
 
     function sendFrom(file, upload, offset, failures) {
-      if (cancelled) return Promise.reject(new MC.ApiError(0, X.upload_cancelled));
+      if (cancelled) return Promise.reject(new MC.ApiError(CANCELLED, ""));
       if (offset >= file.size && file.size > 0) return Promise.resolve(null);
       var end = Math.min(file.size, offset + chunkSize(file.size));
       return patch(upload.url, file, offset, end).then(function (state) {
         if (state.complete) return state.task;
         return sendFrom(file, upload, state.offset, 0);
       }, function (error) {
-        if (cancelled) throw new MC.ApiError(0, X.upload_cancelled);
+        if (cancelled) throw new MC.ApiError(CANCELLED, "");
         var moved = error.code === 409 && /upload is at byte/.test(error.message || "");
         var retryable = error.code === 0 || moved || error.code >= 500;
         if (!retryable || failures >= RETRIES) throw error;

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mediacraft import create_app  # noqa: E402
-from mediacraft.identity import COOKIE_NAME  # noqa: E402
+from mediacraft.model import Task, TaskStatus, User, new_id  # noqa: E402
 from mediacraft.storage.files import FileStorage  # noqa: E402
-from mediacraft.tasks import Task, TaskStatus, User, new_id  # noqa: E402
+from mediacraft.web.identity import COOKIE_NAME  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 SECRET = "benchmark-secret-key-0123456789abcdef-0123456789"

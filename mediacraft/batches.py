@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import InvalidTransition, NotFound, QueueFull, TooManyTasks, ValidationError
+from .model import Task, TaskStatus, is_uuid, parse_time
 from .processors import get_processor
 from .service import TaskService
 from .storage import TaskQuery, queue_limits, task_limits
-from .tasks import Task, TaskStatus, is_uuid, parse_time
 
 MAX_INPUTS = 1000
 ALL = 10**9

@@ -38,11 +38,11 @@ from .config import Config
 from .diskspace import MiB, free_bytes, storage_failure, tool_storage_failure
 from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound
 from .liveness import HeartbeatWatch, process_alive, same_machine, this_process
+from .model import Task, TaskStatus, utcnow
 from .paths import TaskPaths, remove_detached
 from .processors import JobContext, get_processor
 from .progress import CancelToken, Progress
 from .storage import StorageInterface, queue_limits
-from .tasks import Task, TaskStatus, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from .config import Config
 from .exceptions import InvalidTransition, NotFound, ValidationError
+from .model import Task, TaskStatus, User, is_uuid, utcnow
 from .paths import TaskPaths, remove_detached
 from .processors import get_processor
 from .queue import TaskQueue
 from .storage import StorageInterface, TaskPage, TaskQuery, queue_limits, task_limits
 from .storage.base import QueueSnapshot
-from .tasks import Task, TaskStatus, User, is_uuid, utcnow
 from .uploads import upload_in_progress
 
 log = logging.getLogger(__name__)

@@ -46,10 +46,10 @@ from .exceptions import (
 )
 from .liveness import process_alive, same_machine, this_process
 from .media import DecodeBudget, media_metadata, probe_upload
+from .model import Task, TaskStatus
 from .paths import TaskPaths
 from .processors import get_processor
 from .storage import StorageInterface
-from .tasks import Task, TaskStatus
 
 if TYPE_CHECKING:
     from flask import Request

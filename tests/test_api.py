@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from mediacraft.tasks import TaskStatus
+from mediacraft.model import TaskStatus
 from tests.support.waiting import wait_for
 
 

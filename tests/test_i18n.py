@@ -9,7 +9,7 @@ from babel.messages.frontend import CommandLineInterface
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from mediacraft.i18n import BABEL_CFG, LANGUAGES, ROOT, TRANSLATIONS_DIR, compile_catalogs
+from mediacraft.web.i18n import BABEL_CFG, LANGUAGES, ROOT, TRANSLATIONS_DIR, compile_catalogs
 
 CATALOGS = sorted(TRANSLATIONS_DIR.glob("*/LC_MESSAGES/messages.po"))
 

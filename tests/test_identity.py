@@ -6,7 +6,7 @@ import os
 import stat
 
 from mediacraft import create_app
-from mediacraft.identity import COOKIE_NAME
+from mediacraft.web.identity import COOKIE_NAME
 
 
 def cookie_of(client) -> str | None:  # noqa: ANN001

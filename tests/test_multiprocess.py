@@ -8,8 +8,8 @@ from pathlib import Path
 
 import requests
 
+from mediacraft.model import TaskStatus
 from mediacraft.storage import FileStorage
-from mediacraft.tasks import TaskStatus
 from tests.support.server import AppServer
 from tests.support.waiting import wait_for
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from mediacraft.exceptions import InvalidTransition, NotFound, QueueFull, StorageError, TooManyTasks
+from mediacraft.model import Task, TaskStatus, User, new_id
 from mediacraft.storage import FileStorage, QueueLimits, StorageInterface, TaskLimits, TaskQuery
-from mediacraft.tasks import Task, TaskStatus, User, new_id
 
 
 def _file_storage(root: Path) -> StorageInterface:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from mediacraft import create_app
+from mediacraft.model import Task, TaskStatus, User, new_id
 from mediacraft.storage.sqlite import SQLiteStorage
-from mediacraft.tasks import Task, TaskStatus, User, new_id
 
 from .conftest import TEST_PLUGINS
 

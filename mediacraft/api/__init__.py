@@ -30,17 +30,9 @@ def is_api_request() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from . import compat_download, openapi, tasks, user
+    from . import batches, compat_download, compat_video, events, media, openapi, tasks, user
 
-    for module in (user, tasks, openapi, compat_download):
-        app.register_blueprint(module.bp)
-    for optional in ("compat_video", "batches", "events", "media"):
-        try:
-            module = __import__(f"mediacraft.api.{optional}", fromlist=["bp"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mediacraft.api.{optional}":
-                raise
-            continue
+    for module in (user, tasks, openapi, compat_download, compat_video, batches, events, media):
         app.register_blueprint(module.bp)
 
     @app.errorhandler(MediaCraftError)

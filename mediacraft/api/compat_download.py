@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..exceptions import ValidationError
+from ..model import Task, TaskStatus
 from ..storage import TaskQuery
-from ..tasks import Task, TaskStatus
 
 bp = Blueprint("compat_download", __name__, url_prefix="/api/download")
 

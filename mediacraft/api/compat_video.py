@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 
 from ..exceptions import InvalidTransition, ValidationError
-from ..tasks import Task, TaskStatus
+from ..model import Task, TaskStatus
 from ..uploads import accept_uploads, receiving
 from . import media as media_api
 from . import tasks as tasks_api

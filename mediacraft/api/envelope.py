@@ -11,7 +11,7 @@ from typing import Any
 from flask import g, jsonify, request
 from flask.wrappers import Response
 
-from ..tasks import utcnow
+from ..model import utcnow
 
 API_VERSION = "v1"
 

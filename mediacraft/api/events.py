@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from ..events import peer_closed, task_events
 from ..exceptions import ValidationError
-from ..tasks import is_uuid
+from ..model import is_uuid
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
 

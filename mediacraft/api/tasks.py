@@ -9,9 +9,9 @@ from urllib.parse import quote
 from flask import Blueprint, current_app, g, request, send_file
 
 from ..exceptions import NotFound
+from ..model import TaskStatus
 from ..paths import TaskPaths
 from ..tasklog import read_log
-from ..tasks import TaskStatus
 from .envelope import envelope, json_body
 
 bp = Blueprint("tasks_api", __name__, url_prefix="/api/tasks")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request
 
 from ..exceptions import ValidationError
+from ..model import TaskStatus
 from ..storage import TaskQuery
 from ..storage.base import SORT_FIELDS
-from ..tasks import TaskStatus
 from .envelope import envelope
 
 bp = Blueprint("user_api", __name__, url_prefix="/api/user")

@@ -7,10 +7,11 @@ which adds its parser and sets ``func(args) -> int`` (the exit code).
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-SUBCOMMANDS = ("serve", "download", "batch", "cleanup")
+from . import batch, cleanup, download, serve
+
+SUBCOMMANDS = (serve, download, batch, cleanup)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,13 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mediacraft", description="Hand off long video jobs: download, clean up, merge."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"mediacraft.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mediacraft.cli.{name}":
-                raise
-            continue
+    for module in SUBCOMMANDS:
         module.register(subparsers)
     return parser
 

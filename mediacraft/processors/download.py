@@ -12,10 +12,10 @@ from ..download import DownloadLimits, DownloadOptions, download
 from ..download.guard import check_url, precheck_url
 from ..download.limits import SERVER_SETTINGS
 from ..exceptions import DownloadError, Interrupted, MediaCraftError, ValidationError
+from ..model import Task
 from ..paths import TaskPaths
 from ..progress import Progress
 from ..tasklog import TaskLog
-from ..tasks import Task
 from . import register
 from .base import JobContext, Processor
 

@@ -30,8 +30,8 @@ from ..config import Config
 from ..exceptions import MediaError, ValidationError
 from ..media import MediaInfo, atomic_output, probe, run_ffmpeg
 from ..media.codecs import MP4_AUDIO_COPY, MP4_VIDEO_COPY
+from ..model import Task
 from ..progress import CancelToken, ProgressHook
-from ..tasks import Task
 from . import JobContext, Processor, register
 from .base import processing_time_limit
 

@@ -20,8 +20,8 @@ from ..config import Config
 from ..exceptions import ValidationError
 from ..media import MediaInfo, atomic_output, probe, run_ffmpeg
 from ..media.codecs import audio_args_for_mp4
+from ..model import Task
 from ..progress import CancelToken, ProgressHook
-from ..tasks import Task
 from . import JobContext, Processor, register
 from .base import processing_time_limit
 

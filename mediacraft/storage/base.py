@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..exceptions import InvalidTransition, QueueFull, TooManyTasks
-from ..tasks import TERMINAL, Task, TaskStatus, User
+from ..model import TERMINAL, Task, TaskStatus, User
 
 TaskMutation = Callable[[Task], None]
 UserMutation = Callable[[User], None]

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import NotFound, StorageError, StorageFull
-from ..tasks import Task, TaskStatus, User, is_uuid, utcnow
+from ..model import Task, TaskStatus, User, is_uuid, utcnow
 from .base import (
     QueueEntry,
     QueueLimits,

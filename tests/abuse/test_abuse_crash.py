@@ -18,11 +18,11 @@ import pytest
 import tests.support.sleeper  # noqa: F401 - registers test_sleep
 from mediacraft.config import Config
 from mediacraft.liveness import boot_id, pid_namespace, process_start, same_machine
+from mediacraft.model import Task, TaskStatus, User, new_id, utcnow
 from mediacraft.paths import TaskPaths
 from mediacraft.queue import TaskQueue
 from mediacraft.storage import FileStorage, queue_limits
 from mediacraft.storage import files as file_storage
-from mediacraft.tasks import Task, TaskStatus, User, new_id, utcnow
 from tests.support.api import assert_error
 from tests.support.waiting import wait_for
 

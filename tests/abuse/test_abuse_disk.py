@@ -14,10 +14,10 @@ import pytest
 
 from mediacraft import create_app
 from mediacraft.exceptions import StorageFull
+from mediacraft.model import TaskStatus
 from mediacraft.paths import TaskPaths
 from mediacraft.storage import files as file_storage
 from mediacraft.storage.sqlite import _database_error
-from mediacraft.tasks import TaskStatus
 from tests.support.api import assert_error, multipart
 from tests.support.media import make_video
 from tests.support.waiting import wait_for

@@ -10,9 +10,9 @@ import pytest
 from mediacraft.cleanup import cleanup
 from mediacraft.exceptions import MediaError
 from mediacraft.media import run_ffmpeg
+from mediacraft.model import Task, TaskStatus, parse_time
 from mediacraft.paths import TaskPaths
 from mediacraft.processors import get_processor
-from mediacraft.tasks import Task, TaskStatus, parse_time
 from tests.support.api import assert_error, multipart
 from tests.support.media import make_video
 from tests.support.waiting import wait_for

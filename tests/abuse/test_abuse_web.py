@@ -13,7 +13,7 @@ import pytest
 
 from mediacraft import create_app
 from mediacraft.config import Config
-from mediacraft.hosts import trusted_hosts
+from mediacraft.web.hosts import trusted_hosts
 from tests.support.api import assert_error
 from tests.support.waiting import wait_for
 

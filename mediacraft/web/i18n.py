@@ -32,7 +32,7 @@ from flask_babel import Babel, get_locale
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 TRANSLATIONS_DIR = ROOT / "translations"
 BABEL_CFG = ROOT / "babel.cfg"
 POT_FILE = ROOT / "messages.pot"

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
-from .exceptions import NotFound
+from ..exceptions import NotFound
 
 bp = Blueprint("web", __name__)
 
@@ -213,11 +213,11 @@ def task(task_id: str):  # noqa: ANN201
 
 
 def not_found(_exc: Exception | None = None):  # noqa: ANN201
-    from .api import is_api_request
+    from ..api import is_api_request
 
     if is_api_request():  # keep /api answers in the envelope, as the API's handler does
-        from .api import HTTP_MESSAGES
-        from .api.envelope import error
+        from ..api import HTTP_MESSAGES
+        from ..api.envelope import error
 
         return error(404, HTTP_MESSAGES[404])
     return _page("404.html"), 404

@@ -20,7 +20,7 @@ import os
 import socket
 from collections.abc import Mapping
 
-from .config import Config
+from ..config import Config
 
 log = logging.getLogger(__name__)
 

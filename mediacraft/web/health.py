@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from .diskspace import MiB, free_bytes, problem
+from ..diskspace import MiB, free_bytes, problem
 
 bp = Blueprint("health", __name__)
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, abort, g, request
 from werkzeug.exceptions import SecurityError
 
-from .exceptions import MediaCraftError
+from ..exceptions import MediaCraftError
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -21,10 +20,9 @@ from ..storage import StorageInterface, open_storage
 from . import health, i18n, identity, pages, security
 from .hosts import trusted_hosts
 from .request import MediaCraftRequest
+from .resources import PACKAGE_DIR, resource_dir
 from .secret_key import load_or_create_secret
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
-ROOT = PACKAGE_DIR.parent
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +51,7 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
 
     app = Flask(
         __name__,
-        template_folder=str(ROOT / "templates"),
+        template_folder=str(resource_dir("templates")),
         static_folder=str(PACKAGE_DIR / "static"),
     )
     app.request_class = MediaCraftRequest
@@ -78,7 +76,7 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     identity.Identity(app)
     api.init_app(app)
     app.register_blueprint(health.bp)
-    i18n.init_app(app)
+    i18n.init_app(app, config.data_dir)
     pages.init_app(app)
 
     if queue is not None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from tests.support.media import make_video
 from tests.support.origin import Origin, package_hls
@@ -33,8 +34,6 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 DESKTOP = {"width": 1100, "height": 760}
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 45_000
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def _require_chromium() -> None:

@@ -7,11 +7,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, settings
 
-schemathesis = pytest.importorskip("schemathesis")
-
-from mediacraft import create_app  # noqa: E402
+from mediacraft import create_app
 
 _DATA = Path(tempfile.mkdtemp(prefix="mc-schemathesis-"))
 APP = create_app(

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g
-from flask.blueprints import BlueprintSetupState
 
 from .. import batches
-from ..download import politeness
 from .envelope import envelope, error, json_body
 
 bp = Blueprint("batches_api", __name__, url_prefix="/api/batches")
-
-
-@bp.record_once
-def _configure_politeness(state: BlueprintSetupState) -> None:
-    """Downloads of this process share the per-host connection cap of the app's config."""
-    politeness.configure(state.app.config["MEDIACRAFT"].per_host_connections)
 
 
 def _service():  # noqa: ANN202

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..config import ConfigError
 from . import batch, cleanup, download, serve
 
 SUBCOMMANDS = (serve, download, batch, cleanup)
@@ -30,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:  # a bad MEDIACRAFT_* setting: say which, no traceback
+        print(f"mediacraft {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from flask import Flask
 
 from .. import api
 from ..config import Config
+from ..download import politeness
 from ..events import StreamLimiter
 from ..frameservice import FrameService
 from ..processors import load_processors
@@ -48,6 +49,7 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     config = replace(config, data_dir=config.data_dir.resolve())
     security.configure_logging(config.log_level)
     load_processors(config.plugins)
+    politeness.configure(config.per_host_connections)  # shared by the process's downloads
 
     app = Flask(
         __name__,

@@ -54,24 +54,23 @@ def test_rebinding_host_is_refused_before_anything_runs(client, app) -> None:  #
 
 
 def test_trusted_hosts_default_to_the_bind_address_and_localhost() -> None:
-    config = Config()
-    assert trusted_hosts(config, {"MEDIACRAFT_BIND": "192.0.2.7:8000"}) == [
+    assert trusted_hosts(Config(bind="192.0.2.7:8000")) == [
         "localhost",
         "127.0.0.1",
         "192.0.2.7",
     ]
-    assert trusted_hosts(config, {"MEDIACRAFT_HOST": "media.lan"}) == [
+    assert trusted_hosts(Config(host="media.lan")) == [
         "localhost",
         "127.0.0.1",
         "media.lan",
     ]
-    assert trusted_hosts(config, {"MEDIACRAFT_BIND": "unix:/run/mc.sock"}) == [
+    assert trusted_hosts(Config(bind="unix:/run/mc.sock")) == [
         "localhost",
         "127.0.0.1",
     ]
     configured = Config(trusted_hosts=("media.example.org", ".example.net"))
-    assert trusted_hosts(configured, {}) == ["media.example.org", ".example.net"]
-    assert trusted_hosts(Config(trusted_hosts=("*",)), {}) is None
+    assert trusted_hosts(configured) == ["media.example.org", ".example.net"]
+    assert trusted_hosts(Config(trusted_hosts=("*",))) is None
 
 
 def test_configured_trusted_hosts_are_served_and_others_refused(app_config) -> None:  # noqa: ANN001

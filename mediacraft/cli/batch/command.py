@@ -149,8 +149,7 @@ def run_batch(opts: BatchOptions) -> int:
     display = Display(sys.stderr, opts.quiet, opts.verbose)
     if not opts.resume and batch.checkpoint_path.exists() and not opts.quiet:
         display.note(f"note: starting over; --resume continues the run in {CHECKPOINT_NAME}")
-    if opts.per_host_connections is not None:
-        politeness.configure(opts.per_host_connections)
+    politeness.configure(opts.per_host_connections or config.per_host_connections)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -161,7 +161,7 @@ class TaskService:
         def apply(record: Task) -> None:
             was, run = record.status, (record.worker or {}).get("run")
             record.transition(TaskStatus.CANCELLED)
-            record.error_message = None
+            record.error_message = record.error_reason = None
             record.stage = "cancelled"
             if was is TaskStatus.PROCESSING:
                 stopped_run.append(run)
@@ -195,7 +195,8 @@ class TaskService:
                 )
             if not record.progress_detail.get("live"):
                 raise InvalidTransition(
-                    "This download is not a live recording; cancel it instead"
+                    "This download is not a live recording; cancel it instead",
+                    reason="not_live",
                 )
             record.metadata["stop_requested"] = utcnow()
 
@@ -215,7 +216,7 @@ class TaskService:
             raise InvalidTransition("This task was never configured; upload and configure it")
 
         def reset(record: Task) -> None:
-            record.error_message = None
+            record.error_message = record.error_reason = None
             record.result = None
             record.progress = 0.0
             record.progress_detail = {}

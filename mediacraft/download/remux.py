@@ -66,7 +66,9 @@ def run_ffmpeg(
                     if (cancel is not None and cancel.is_set()) or waited > timeout:
                         _kill_group(proc)
                         if waited > timeout:
-                            raise DownloadError(f"ffmpeg took longer than {timeout:g} s") from None
+                            raise DownloadError(
+                                f"ffmpeg took longer than {timeout:g} s", reason="timeout"
+                            ) from None
                         raise Stopped() from None
         except BaseException:
             _kill_group(proc)
@@ -235,7 +237,7 @@ class StreamingRemux:
                         sent = limit
                     if final and sent >= limit:
                         break
-        except BaseException as exc:  # noqa: BLE001 - reported by finish()
+        except BaseException as exc:  # reported by finish()
             self._error = exc
         finally:
             try:
@@ -259,7 +261,9 @@ class StreamingRemux:
                 if (self.cancel is not None and self.cancel.is_set()) or waited > timeout:
                     self.abort()
                     if waited > timeout:
-                        raise DownloadError("ffmpeg took too long to remux") from None
+                        raise DownloadError(
+                            "ffmpeg took too long to remux", reason="timeout"
+                        ) from None
                     raise Stopped() from None
         self._thread.join()
         if self.proc.returncode != 0 or self._error is not None:

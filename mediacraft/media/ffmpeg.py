@@ -89,6 +89,7 @@ def run_ffmpeg(
     for reader in readers:
         reader.start()
     failure: str | None = None
+    failure_reason = "media_failed"
     try:
         while proc.poll() is None:
             if cancel is not None and cancel.event.wait(POLL_SECONDS):
@@ -97,6 +98,7 @@ def run_ffmpeg(
                 time.sleep(POLL_SECONDS)
             if timeout is not None and time.monotonic() - start > timeout:
                 failure = f"ffmpeg did not finish within {timeout:g} seconds"
+                failure_reason = "timeout"
                 break
             if max_output_bytes is not None and state.total_size > max_output_bytes:
                 failure = f"the output grew past the limit of {max_output_bytes} bytes"
@@ -112,7 +114,7 @@ def run_ffmpeg(
         cancel.check()
     tail = "\n".join(stderr_tail)
     if failure:
-        raise MediaError(failure)
+        raise MediaError(failure, reason=failure_reason)
     if proc.returncode != 0:
         raise MediaError(f"ffmpeg failed (exit code {proc.returncode}): {summarise(tail)}")
     return FfmpegResult(

@@ -157,11 +157,15 @@ def _probe(
     try:
         container = open_local(path, formats)
     except av.FFmpegError:
-        raise MediaError(f"uploaded file is not a video (expected {ALLOWED_DESCRIPTION})") from None
+        raise MediaError(
+            f"uploaded file is not a video (expected {ALLOWED_DESCRIPTION})", reason="not_a_video"
+        ) from None
     with container:
         video = _video_stream(container)
         if video is None:
-            raise MediaError("uploaded file is not a video: it has no video stream")
+            raise MediaError(
+                "uploaded file is not a video: it has no video stream", reason="not_a_video"
+            )
         audio = container.streams.audio[0] if container.streams.audio else None
         info = _describe(path, container, video, audio)
         if budget is not None:
@@ -251,4 +255,7 @@ def _check_first_frame(path: str | os.PathLike[str], budget: DecodeBudget) -> No
                 return
     except av.FFmpegError:
         pass
-    raise MediaError("uploaded file is not a playable video: its first frame does not decode")
+    raise MediaError(
+        "uploaded file is not a playable video: its first frame does not decode",
+        reason="not_a_video",
+    )

@@ -1,4 +1,4 @@
-"""Video merge (task type ``video_merge``, SPEC F7).
+"""Video merge (task type ``video_merge``).
 
 Compatible clips (same codec and codec parameters, resolution, frame rate,
 pixel format and audio layout) are joined by ffmpeg's concat demuxer with
@@ -93,7 +93,9 @@ def merge_clips(
 ) -> MergeResult:
     """Join ``srcs`` in order into ``dst`` (MP4); stream copy when the clips allow it."""
     if len(srcs) < MIN_CLIPS:
-        raise ValidationError(f"a merge needs at least {MIN_CLIPS} clips, {len(srcs)} given")
+        raise ValidationError(
+            f"a merge needs at least {MIN_CLIPS} clips, {len(srcs)} given", reason="too_few_clips"
+        )
     infos = [probe(src) for src in srcs]
     total = sum(info.duration for info in infos)
     copy = not force_reencode and can_stream_copy(infos)
@@ -233,7 +235,10 @@ class MergeProcessor(Processor):
         count = len(task.inputs)
         limit = config.max_clips
         if count < MIN_CLIPS:
-            raise ValidationError(f"a merge needs at least {MIN_CLIPS} clips; {count} uploaded")
+            raise ValidationError(
+                f"a merge needs at least {MIN_CLIPS} clips; {count} uploaded",
+                reason="too_few_clips",
+            )
         if count > limit:
             raise ValidationError(f"a merge takes at most {limit} clips; {count} uploaded")
         order = payload.get("order")

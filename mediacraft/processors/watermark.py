@@ -1,4 +1,4 @@
-"""Watermark / logo removal (task type ``watermark_removal``, SPEC F6).
+"""Watermark / logo removal (task type ``watermark_removal``).
 
 ffmpeg's ``delogo`` filter, one per rectangle, repaints each region from the
 pixels around it. Audio is copied, video re-encoded as H.264 in an MP4 with
@@ -42,7 +42,9 @@ def validate_regions(regions: Any, width: int, height: int) -> list[Region]:
     "region 2 [300, 10, 80, 40] extends past the frame width 320".
     """
     if not isinstance(regions, list) or not regions:
-        raise ValidationError("regions must be a non-empty list of [x, y, w, h] rectangles")
+        raise ValidationError(
+            "regions must be a non-empty list of [x, y, w, h] rectangles", reason="no_regions"
+        )
     if len(regions) > MAX_REGIONS:
         raise ValidationError(f"at most {MAX_REGIONS} regions are allowed, {len(regions)} given")
     checked: list[Region] = []

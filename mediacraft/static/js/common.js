@@ -13,9 +13,12 @@
     });
   }
 
-  function ApiError(code, message) {
+  /* An /api error: its HTTP status, the server's (English) message, and data.reason,
+     the stable word the page picks its translated text by. */
+  function ApiError(code, message, reason) {
     this.code = code;
     this.message = message || "";
+    this.reason = reason || "";
   }
 
   function api(method, url, body) {
@@ -29,7 +32,8 @@
         return response.json().then(
           function (envelope) {
             if (!envelope || !envelope.success) {
-              throw new ApiError(response.status, envelope && envelope.message);
+              var reason = envelope && envelope.data ? envelope.data.reason : "";
+              throw new ApiError(response.status, envelope && envelope.message, reason);
             }
             return envelope.data;
           },
@@ -44,8 +48,8 @@
     );
   }
 
-  /* A server error in the visitor's language: a known message, else a line for its
-     status code; the server's own (English) message follows as details. */
+  /* A server error in the visitor's language: the text for its reason, else a line for
+     its status code; the server's own (English) message follows as details. */
   function errorText(error) {
     var errors = T.errors || {};
     if (!(error instanceof ApiError)) {
@@ -55,12 +59,9 @@
       return { text: errors.network, details: "" };
     }
     var message = error.message || "";
-    var lower = message.toLowerCase();
-    var known = T.known || {};
-    for (var key in known) {
-      if (Object.prototype.hasOwnProperty.call(known, key) && lower.indexOf(key.toLowerCase()) !== -1) {
-        return { text: known[key], details: message };
-      }
+    var reasons = T.reasons || {};
+    if (error.reason && Object.prototype.hasOwnProperty.call(reasons, error.reason)) {
+      return { text: reasons[error.reason], details: message };
     }
     var line = errors[String(error.code)] || (error.code >= 500 ? errors["500"] : errors.generic);
     return { text: line, details: message };
@@ -126,17 +127,11 @@
     return table[value] || "";
   }
 
-  function hintFor(message) {
+  /* The hint under a failed task, chosen by the task's error_reason. */
+  function hintFor(task) {
     var hints = T.hints || {};
-    var m = (message || "").toLowerCase();
-    if (/interrupted/.test(m)) return hints.interrupted;
-    if (/live stream|record_seconds/.test(m)) return hints.live;
-    if (/disk is full|read-only|i\/o error|could not write/.test(m)) return hints.disk;
-    if (/quota|no space|too large/.test(m)) return hints.quota;
-    if (/not allowed|blocked|private|loopback|reserved|link-local/.test(m)) return hints.blocked;
-    if (/\b(401|403|404|410)\b|forbidden|expired|not found/.test(m)) return hints.expired;
-    if (/timed? ?out|timeout|connect|reset|unreachable|stall|5\d\d\b/.test(m)) return hints.network;
-    if (/ffmpeg|decode|codec|video|stream|probe|frame/.test(m)) return hints.media;
+    var reason = task && task.error_reason;
+    if (reason && Object.prototype.hasOwnProperty.call(hints, reason)) return hints[reason];
     return hints.generic;
   }
 

@@ -54,7 +54,7 @@
     var message = messageOf(dlForm);
     var url = $("dl-url").value.trim();
     if (!url) {
-      MC.showMessage(message, T.known["url is required"], "error");
+      MC.showMessage(message, T.reasons.url_required, "error");
       $("dl-url").focus();
       return;
     }

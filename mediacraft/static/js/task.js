@@ -51,7 +51,7 @@
     var errorBox = $("t-error");
     if (task.status === "failed") {
       errorBox.querySelector(".error-message").textContent = task.error_message || "";
-      errorBox.querySelector(".error-hint").textContent = MC.hintFor(task.error_message);
+      errorBox.querySelector(".error-hint").textContent = MC.hintFor(task);
       errorBox.hidden = false;
     } else {
       errorBox.hidden = true;

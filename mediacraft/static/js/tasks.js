@@ -38,13 +38,20 @@
     if (history.replaceState) history.replaceState(null, "", "/tasks" + (text ? "?" + text : ""));
   }
 
+  /* Loads can overlap (an action's reload while another is on its way); only the
+     newest one renders, or an older answer could put back a state already left
+     (a "cancelled" list after the retry) and stop the live updates. */
+  var loads = 0;
+
   function load() {
     var q = query();
     q.set("page", String(state.page));
     q.set("per_page", String(PER_PAGE));
     list.setAttribute("aria-busy", "true");
+    var mine = ++loads;
     return MC.api("GET", "/api/user/tasks?" + q.toString()).then(
       function (data) {
+        if (mine !== loads) return;
         list.setAttribute("aria-busy", "false");
         state.pages = Math.max(1, data.pagination.pages);
         if (state.page > state.pages && data.pagination.total > 0) {
@@ -54,6 +61,7 @@
         render(data.tasks, data.pagination);
       },
       function (error) {
+        if (mine !== loads) return;
         list.setAttribute("aria-busy", "false");
         MC.showError(message, error);
       }
@@ -167,7 +175,7 @@
       parts.push(T.size + ": " + MC.formatBytes(task.result.size));
     }
     if (task.status === "failed") {
-      parts.push(MC.hintFor(task.error_message));
+      parts.push(MC.hintFor(task));
     }
     return parts.join(" · ");
   }

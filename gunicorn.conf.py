@@ -42,7 +42,7 @@ accesslog = _config.access_log or None
 limit_request_line = 8190
 
 
-def _stop_queue(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
+def _stop_queue(worker) -> None:  # gunicorn's Worker
     from mediacraft.events import STOPPING
 
     STOPPING.set()  # open event streams end now instead of holding the shutdown
@@ -52,20 +52,20 @@ def _stop_queue(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
         extension.queue.shutdown(timeout=max(1, graceful_timeout - 5))
 
 
-def post_worker_init(worker) -> None:  # noqa: ANN001
+def post_worker_init(worker) -> None:
     """On SIGTERM, interrupt running tasks at once, not after in-flight requests end."""
     original = worker.handle_exit
 
-    def handle_exit(signum, frame) -> None:  # noqa: ANN001
+    def handle_exit(signum, frame) -> None:
         threading.Thread(target=_stop_queue, args=(worker,), daemon=True).start()
         original(signum, frame)
 
     signal.signal(signal.SIGTERM, handle_exit)
 
 
-def worker_exit(server, worker) -> None:  # noqa: ANN001
+def worker_exit(server, worker) -> None:
     _stop_queue(worker)
 
 
-def worker_int(worker) -> None:  # noqa: ANN001
+def worker_int(worker) -> None:
     _stop_queue(worker)

@@ -1,4 +1,4 @@
-"""API benchmark (issue 2, SPEC §3): 10,000 stored tasks, 100 visitors.
+"""API benchmark: 10,000 stored tasks, 100 visitors.
 
 1. In-process (Flask test client): p50/p99 of ``GET /api/tasks/{id}/status``
    and of a visitor's first page ``GET /api/user/tasks``.

@@ -1,4 +1,4 @@
-"""Processing benchmark (SPEC §3): MediaCraft's media functions against bare ffmpeg.
+"""Processing benchmark: MediaCraft's media functions against bare ffmpeg.
 
 One run measures:
 
@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mediacraft.media import extract_frame, ffmpeg_exe, probe  # noqa: E402
-from mediacraft.processors.merge import merge_clips  # noqa: E402
-from mediacraft.processors.watermark import (  # noqa: E402
+from mediacraft.media import extract_frame, ffmpeg_exe, probe
+from mediacraft.processors.merge import merge_clips
+from mediacraft.processors.watermark import (
     X264_CRF,
     X264_PRESET,
     delogo_filter,
@@ -42,7 +42,7 @@ from mediacraft.processors.watermark import (  # noqa: E402
 BOX = (560, 40, 160, 60)  # a logo in the top-right corner of a 1280x720 picture
 
 
-def generate(path: Path, seconds: int, size: str, fps: int, audio: bool, box=None) -> Path:  # noqa: ANN001
+def generate(path: Path, seconds: int, size: str, fps: int, audio: bool, box=None) -> Path:
     """Test pattern (+ sine tone, + white box) encoded fast with x264; cached by name."""
     if path.exists():
         return path

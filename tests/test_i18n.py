@@ -115,25 +115,25 @@ def test_compiled_catalogs_alone_are_used_in_place(tmp_path: Path) -> None:
     assert not data.exists()
 
 
-def h1(response) -> str:  # noqa: ANN001
+def h1(response) -> str:
     text = response.get_data(as_text=True)
     return text.split("<h1", 1)[1].split(">", 1)[1].split("</h1>", 1)[0]
 
 
-def test_english_by_default(client) -> None:  # noqa: ANN001
+def test_english_by_default(client) -> None:
     response = client.get("/tasks")
     assert h1(response) == "My tasks"
     assert '<html lang="en">' in response.get_data(as_text=True)
 
 
-def test_accept_language(client) -> None:  # noqa: ANN001
+def test_accept_language(client) -> None:
     response = client.get("/tasks", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
     assert h1(response) == "我的任务"
     assert '<html lang="zh-Hans">' in response.get_data(as_text=True)
     assert client.get_cookie("lang") is None  # only ?lang= stores a choice
 
 
-def test_query_beats_cookie_beats_accept_language(client) -> None:  # noqa: ANN001
+def test_query_beats_cookie_beats_accept_language(client) -> None:
     zh = {"Accept-Language": "zh-CN"}
     response = client.get("/tasks?lang=en", headers=zh)
     assert h1(response) == "My tasks"
@@ -146,19 +146,19 @@ def test_query_beats_cookie_beats_accept_language(client) -> None:  # noqa: ANN0
     assert client.get_cookie("lang").value == "zh"
 
 
-def test_unknown_language_falls_back(client) -> None:  # noqa: ANN001
+def test_unknown_language_falls_back(client) -> None:
     assert h1(client.get("/tasks?lang=xx", headers={"Accept-Language": "fr, de"})) == "My tasks"
     assert client.get_cookie("lang") is None
 
 
-def test_navigation_and_switcher_in_chinese(client) -> None:  # noqa: ANN001
+def test_navigation_and_switcher_in_chinese(client) -> None:
     text = client.get("/?lang=zh").get_data(as_text=True)
     for word in ("创建", "我的", "任务列表", "中文", "English"):
         assert word in text
     assert 'href="/?lang=en"' in text
 
 
-def test_client_strings_are_translated(client) -> None:  # noqa: ANN001
+def test_client_strings_are_translated(client) -> None:
     import json
 
     text = client.get("/tasks?lang=zh").get_data(as_text=True)
@@ -169,7 +169,7 @@ def test_client_strings_are_translated(client) -> None:  # noqa: ANN001
     assert "{page}" in strings["page_of"]
 
 
-def test_translate_cli_is_registered(runner) -> None:  # noqa: ANN001
+def test_translate_cli_is_registered(runner) -> None:
     result = runner.invoke(args=["translate", "--help"])
     assert result.exit_code == 0
     for command in ("init", "update"):

@@ -25,14 +25,14 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", APP)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _cleanup():  # noqa: ANN202
+def _cleanup():
     yield
     shutil.rmtree(_DATA, ignore_errors=True)
 
 
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_never_errors_and_keeps_its_schema(case) -> None:  # noqa: ANN001
+def test_api_never_errors_and_keeps_its_schema(case) -> None:
     from schemathesis.checks import (
         not_a_server_error,
         response_schema_conformance,

@@ -38,12 +38,12 @@ LIMITS = QueueLimits(max_per_user=1, max_total=5, max_queued_per_user=20, max_qu
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
-def kind(request) -> str:  # noqa: ANN001
+def kind(request) -> str:
     return request.param
 
 
 @pytest.fixture
-def storage(kind: str, tmp_path: Path):  # noqa: ANN201
+def storage(kind: str, tmp_path: Path):
     store = IMPLEMENTATIONS[kind](tmp_path)
     yield store
     store.close()
@@ -55,7 +55,7 @@ def make_user(storage: StorageInterface) -> str:
     return user_id
 
 
-def make_task(storage: StorageInterface, user_id: str, **values) -> Task:  # noqa: ANN003
+def make_task(storage: StorageInterface, user_id: str, **values) -> Task:
     task = Task.new(user_id, "test_sleep", **values)
     return storage.create_task(task)
 

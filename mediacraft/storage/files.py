@@ -1,6 +1,6 @@
 """``FileStorage``: users and tasks as JSON files under the data directory.
 
-Layout (seed 002 §3.5.2)::
+Layout::
 
     data/users/{user_id}.json      user record; "tasks" and "task_states" are the per-user index
     data/tasks/{task_id}.json      task record

@@ -1,4 +1,4 @@
-"""``SQLiteStorage``: users and tasks in one SQLite file (seed 002's "DatabaseStorage").
+"""``SQLiteStorage``: users and tasks in one SQLite file.
 
 Each record is a JSON document (``Task.to_dict()`` / ``User.to_dict()``) plus
 the columns the queries need, rewritten from the document on every write::

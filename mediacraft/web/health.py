@@ -15,7 +15,7 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-def healthz():  # noqa: ANN201
+def healthz():
     ext = current_app.extensions["mediacraft"]
     checks: dict[str, object] = {}
     reasons: list[str] = []

@@ -78,7 +78,7 @@ class Identity:
                 self._touched.clear()
             self._touched[user_id] = time.monotonic()
 
-    def _touch(self, storage, user_id: str) -> None:  # noqa: ANN001 - StorageInterface
+    def _touch(self, storage, user_id: str) -> None:  # StorageInterface
         def refresh(user: User) -> None:
             user.last_accessed = utcnow()
 

@@ -1,4 +1,4 @@
-"""``mediacraft batch``: many downloads (or local post-processing jobs) in one run (SPEC F8).
+"""``mediacraft batch``: many downloads (or local post-processing jobs) in one run.
 
 Inputs come from ``--url-list`` (one URL a line), ``--file-list`` (plain lines
 or CSV with ``name,url`` columns; lines may be URLs or local video paths) or

@@ -252,7 +252,7 @@ class Batch:
                     if self.stopping.wait(min(5.0, 0.5 * item.attempts)):
                         break
                     continue
-            except Exception as exc:  # noqa: BLE001 - one item's bug must not stop the batch
+            except Exception as exc:  # one item's bug must not stop the batch
                 log.exception("item %s failed unexpectedly", item.index)
                 with self.lock:
                     item.status, item.error = "failed", f"unexpected error: {_one_line(exc)}"

@@ -340,7 +340,7 @@ def remux_file(
     timeout: float | None,
 ) -> Any:
     """Stream-copy a local video into an MP4 (faststart); returns the result's MediaInfo."""
-    from ...media import atomic_output, probe, run_ffmpeg
+    from ...media import atomic_output, mp4_args, probe, run_ffmpeg
     from ...media.codecs import MP4_VIDEO_COPY, audio_args_for_mp4
 
     info = probe(source)
@@ -348,9 +348,8 @@ def remux_file(
     with atomic_output(output) as tmp:
         run_ffmpeg(
             ["-y", "-protocol_whitelist", "file", "-i", os.path.abspath(source),
-             "-map", "0:v:0", "-map", "0:a:0?", "-map_metadata", "0", *video,
-             *audio_args_for_mp4(info.audio_codec), "-movflags", "+faststart",
-             "-f", "mp4", str(tmp)],
+             "-map", "0:v:0", "-map", "0:a:0?", *video,
+             *audio_args_for_mp4(info.audio_codec), *mp4_args(), str(tmp)],
             progress, cancel, duration=info.duration, timeout=timeout, stage="remuxing",
         )  # fmt: skip
     return probe(output)

@@ -104,6 +104,22 @@ def test_create_page_has_the_three_flows(client) -> None:
     assert 'value="low_bandwidth"' in html and 'value="720p"' in html
 
 
+def test_create_page_gets_the_servers_limits_in_its_data_block(app_config) -> None:
+    from mediacraft import create_app
+    from mediacraft.processors.merge import MIN_CLIPS
+    from mediacraft.processors.watermark import MAX_REGIONS, MIN_REGION_SIZE
+
+    app_config.update(max_clips=7, run_queue=False)
+    html = create_app(app_config).test_client().get("/").get_data(as_text=True)
+    block = html.split('<script type="application/json" id="i18n">', 1)[1].split("</script>")[0]
+    assert json.loads(block)["limits"] == {
+        "max_regions": MAX_REGIONS,
+        "min_region_size": MIN_REGION_SIZE,
+        "min_clips": MIN_CLIPS,
+        "max_clips": 7,  # the configured value, not a constant in the script
+    }
+
+
 def test_task_page_for_its_owner(client) -> None:
     created = client.post(
         "/api/tasks/create", json={"task_type": "watermark_removal", "name": "<b>clip</b>"}

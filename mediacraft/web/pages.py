@@ -15,6 +15,8 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from ..exceptions import NotFound
+from ..processors.merge import MIN_CLIPS
+from ..processors.watermark import MAX_REGIONS, MIN_REGION_SIZE
 
 bp = Blueprint("web", __name__)
 
@@ -180,15 +182,23 @@ def client_strings() -> dict[str, Any]:
     }
 
 
-def _page(template: str, **context: Any) -> str:
-    return render_template(template, strings=client_strings(), **context)
+def _page(template: str, data: dict[str, Any] | None = None, **context: Any) -> str:
+    """Render ``template``; ``data`` joins the strings in the page's JSON data block."""
+    return render_template(template, strings={**client_strings(), **(data or {})}, **context)
 
 
 @bp.get("/")
 def index() -> str:
     config = current_app.config["MEDIACRAFT"]
+    limits = {  # what the server enforces, so the page need not repeat it
+        "max_regions": MAX_REGIONS,
+        "min_region_size": MIN_REGION_SIZE,
+        "min_clips": MIN_CLIPS,
+        "max_clips": config.max_clips,
+    }
     return _page(
         "index.html",
+        {"limits": limits},
         qualities=QUALITY_CHOICES,
         profiles=PROFILE_CHOICES,
         max_upload_mb=config.max_upload_mb,

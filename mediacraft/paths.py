@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .exceptions import NotFound
-from .tasks import Task, is_uuid
+from .model import Task, is_uuid
 
 
 @dataclass(frozen=True)

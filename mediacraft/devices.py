@@ -27,9 +27,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from .exceptions import InvalidTransition, NotFound
 from .links import LinkRefused
+from .model import TaskStatus, User, is_uuid
 from .paths import TaskPaths
 from .service import TaskService
-from .tasks import TaskStatus, User, is_uuid
 
 log = logging.getLogger(__name__)
 

@@ -32,23 +32,32 @@ REASONS = {
 }
 
 
+KIND_REASONS = {
+    "invalid": "link_invalid",
+    "expired": "link_expired",
+    "used": "link_used",
+    "revoked": "link_revoked",
+    "deleted": "link_gone",
+}
+
+
 class LinkRefused(MediaCraftError):
-    """A share or device link that does not work, with why (``reason``) for the page.
+    """A share or device link that does not work, with why (``kind``) for the page.
 
     404 for a link that never was valid here, 410 for one that was: expired,
     revoked, used, or its task deleted.
     """
 
-    def __init__(self, message: str, reason: str, status: int = 410) -> None:
-        super().__init__(message)
-        self.reason = reason if reason in REASONS else "invalid"
+    def __init__(self, message: str, kind: str, status: int = 410) -> None:
+        self.kind = kind if kind in REASONS else "invalid"
+        super().__init__(message, reason=KIND_REASONS[self.kind])
         self.status = status
 
 
-def refused_page(exc: LinkRefused):  # noqa: ANN201
+def refused_page(exc: LinkRefused):
     """The HTML answer for a link that does not work (the API answers in the envelope)."""
-    title, advice = REASONS[exc.reason]
+    title, advice = REASONS[exc.kind]
     body = render_template(
-        "link_error.html", strings={}, title=title, advice=advice, reason=exc.reason
+        "link_error.html", strings={}, title=title, advice=advice, reason=exc.kind
     )
     return body, exc.status

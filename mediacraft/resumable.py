@@ -47,10 +47,10 @@ from .exceptions import (
     ValidationError,
 )
 from .media import DecodeBudget
+from .model import Task
 from .paths import TaskPaths
 from .processors import get_processor
 from .storage import StorageInterface
-from .tasks import Task
 from .uploads import (
     SINGLE_FILE_TYPES,
     UploadTooLarge,
@@ -70,6 +70,7 @@ COPY_BLOCK = 1024 * 1024
 
 class LengthRequired(MediaCraftError):
     status = 411
+    reason = "length_required"
 
 
 def _stored_failure(exc: OSError) -> MediaCraftError:
@@ -115,7 +116,9 @@ def start(storage: StorageInterface, config: Config, task: Task, payload: dict) 
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValidationError("size must be the file's length in bytes (a positive integer)")
     if size > config.max_upload_bytes:
-        raise UploadTooLarge(f"The upload is larger than the {config.max_upload_mb} MB limit")
+        raise UploadTooLarge(
+            f"The upload is larger than the {config.max_upload_mb} MB limit", reason="too_large"
+        )
     filename = payload.get("filename", "")
     if not isinstance(filename, str):
         raise ValidationError("filename must be a string")
@@ -199,7 +202,9 @@ def append(
     """
     offset = _parse_offset(offset_header)
     if (content_type or "").split(";", 1)[0].strip().lower() != CHUNK_CONTENT_TYPE:
-        err = MediaCraftError(f"Send the chunk as {CHUNK_CONTENT_TYPE}")
+        err = MediaCraftError(
+            f"Send the chunk as {CHUNK_CONTENT_TYPE}", reason="unsupported_media_type"
+        )
         err.status = 415
         raise err
     if length is None:
@@ -214,12 +219,14 @@ def append(
         if offset != state["offset"]:
             raise InvalidTransition(
                 f"The chunk starts at byte {offset} but the upload is at byte "
-                f"{state['offset']}; send from there"
+                f"{state['offset']}; send from there",
+                reason="upload_offset",
             )
         if offset + length > state["size"]:
             raise ValidationError(
                 f"The chunk ends at byte {offset + length}, past the declared size of "
-                f"{state['size']} bytes"
+                f"{state['size']} bytes",
+                reason="too_large",
             )
         if length:
             _check_disk(config, length)

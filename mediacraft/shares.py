@@ -27,8 +27,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from .exceptions import InvalidTransition, NotFound, ValidationError
 from .links import LinkRefused
+from .model import Task, TaskStatus, is_uuid
 from .storage import StorageInterface
-from .tasks import Task, TaskStatus, is_uuid
 
 SHARES_KEY = "shares"
 MIN_SECONDS = 60

@@ -12,7 +12,7 @@ import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import NotFound, ValidationError
-from .tasks import Task
+from .model import Task
 
 if TYPE_CHECKING:  # storage's task listing imports the measures below
     from .storage import StorageInterface

@@ -49,7 +49,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppServer, 
         yield server, origin
 
 
-def violations(page) -> list[str]:  # noqa: ANN001
+def violations(page) -> list[str]:
     page.add_script_tag(path=str(AXE))
     found = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
@@ -61,7 +61,7 @@ def violations(page) -> list[str]:  # noqa: ANN001
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_no_serious_violations(browser, site, lang: str, scheme: str) -> None:  # noqa: ANN001
+def test_no_serious_violations(browser, site, lang: str, scheme: str) -> None:
     server, origin = site
     context = browser.new_context(
         viewport=DESKTOP, locale="en-US", color_scheme=scheme, bypass_csp=True

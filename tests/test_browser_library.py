@@ -63,13 +63,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         yield app
 
 
-def new_context(browser, **options):  # noqa: ANN001, ANN003, ANN201
+def new_context(browser, **options):
     context = browser.new_context(viewport=DESKTOP, locale="en-US", **options)
     context.set_default_timeout(TIMEOUT_MS)
     return context
 
 
-def open_page(context):  # noqa: ANN001, ANN201
+def open_page(context):
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     errors: list[str] = []
@@ -84,7 +84,7 @@ def open_page(context):  # noqa: ANN001, ANN201
     return page
 
 
-def api(page, method: str, url: str, body: dict | None = None) -> dict:  # noqa: ANN001
+def api(page, method: str, url: str, body: dict | None = None) -> dict:
     answer = page.request.fetch(url, method=method, data=body)
     try:
         return answer.json()
@@ -92,7 +92,7 @@ def api(page, method: str, url: str, body: dict | None = None) -> dict:  # noqa:
         answer.dispose()
 
 
-def completed_download(page, server, origin, path: str, name: str) -> str:  # noqa: ANN001
+def completed_download(page, server, origin, path: str, name: str) -> str:
     created = api(page, "POST", server.url + "/api/tasks/create",
                   {"task_type": "download", "url": origin.url(path), "name": name})  # fmt: skip
     task_id = created["data"]["task_id"]
@@ -106,7 +106,7 @@ def completed_download(page, server, origin, path: str, name: str) -> str:  # no
     return task_id
 
 
-def test_posters_filters_tags_and_a_share_link(browser, server, origin) -> None:  # noqa: ANN001
+def test_posters_filters_tags_and_a_share_link(browser, server, origin) -> None:
     context = new_context(browser)
     try:
         page = open_page(context)
@@ -181,7 +181,7 @@ def test_posters_filters_tags_and_a_share_link(browser, server, origin) -> None:
         context.close()
 
 
-def test_player_resumes_where_the_visitor_stopped(browser, server, origin) -> None:  # noqa: ANN001
+def test_player_resumes_where_the_visitor_stopped(browser, server, origin) -> None:
     context = new_context(browser)
     try:
         page = open_page(context)
@@ -204,7 +204,7 @@ def test_player_resumes_where_the_visitor_stopped(browser, server, origin) -> No
         context.close()
 
 
-def test_tasks_on_another_device_and_deleting_everything(browser, server, origin) -> None:  # noqa: ANN001
+def test_tasks_on_another_device_and_deleting_everything(browser, server, origin) -> None:
     laptop, phone = new_context(browser), new_context(browser)
     try:
         page = open_page(laptop)
@@ -242,14 +242,14 @@ def test_tasks_on_another_device_and_deleting_everything(browser, server, origin
         phone.close()
 
 
-def test_an_upload_cut_at_80_percent_continues_from_there(browser, server, tmp_path) -> None:  # noqa: ANN001
+def test_an_upload_cut_at_80_percent_continues_from_there(browser, server, tmp_path) -> None:
     video = make_video(tmp_path / "big.mp4", seconds=4.0, size="1280x720", extra=["-qp", "12"])
     size = video.stat().st_size
     context = new_context(browser)
     offsets: list[int] = []
     cut: list[int] = []
 
-    def chunks(route, request) -> None:  # noqa: ANN001
+    def chunks(route, request) -> None:
         if request.method != "PATCH":
             route.continue_()
             return
@@ -279,7 +279,7 @@ def test_an_upload_cut_at_80_percent_continues_from_there(browser, server, tmp_p
         context.close()
 
 
-def test_notifications_after_the_visitor_asks(browser, server, origin) -> None:  # noqa: ANN001
+def test_notifications_after_the_visitor_asks(browser, server, origin) -> None:
     context = new_context(browser)
     context.grant_permissions(["notifications"], origin=server.url)
     context.add_init_script(
@@ -315,7 +315,7 @@ def test_notifications_after_the_visitor_asks(browser, server, origin) -> None: 
         context.close()
 
 
-def test_dark_theme_follows_the_system(browser, server) -> None:  # noqa: ANN001
+def test_dark_theme_follows_the_system(browser, server) -> None:
     colors = {}
     for scheme in ("light", "dark"):
         context = new_context(browser, color_scheme=scheme)
@@ -333,7 +333,7 @@ def test_dark_theme_follows_the_system(browser, server) -> None:  # noqa: ANN001
     assert colors["dark"] == "rgb(17, 20, 24)"
 
 
-def test_a_video_dropped_on_the_form_is_uploaded(browser, server, tmp_path) -> None:  # noqa: ANN001
+def test_a_video_dropped_on_the_form_is_uploaded(browser, server, tmp_path) -> None:
     import base64
 
     video = make_video(tmp_path / "dropped.mp4", seconds=1.0, size="320x240")
@@ -368,7 +368,7 @@ def test_a_video_dropped_on_the_form_is_uploaded(browser, server, tmp_path) -> N
         context.close()
 
 
-def test_watermark_regions_with_the_keyboard_alone(browser, server, tmp_path) -> None:  # noqa: ANN001
+def test_watermark_regions_with_the_keyboard_alone(browser, server, tmp_path) -> None:
     video = make_video(tmp_path / "keys.mp4", seconds=1.0, size="320x240")
     context = new_context(browser)
     try:
@@ -400,7 +400,7 @@ def test_watermark_regions_with_the_keyboard_alone(browser, server, tmp_path) ->
         context.close()
 
 
-def test_an_upload_can_be_cancelled_midway(browser, server, tmp_path) -> None:  # noqa: ANN001
+def test_an_upload_can_be_cancelled_midway(browser, server, tmp_path) -> None:
     video = make_video(tmp_path / "slow.mp4", seconds=4.0, size="1280x720", extra=["-qp", "12"])
     context = new_context(browser)
     try:

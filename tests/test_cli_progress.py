@@ -38,7 +38,7 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in lines]  # every line is JSON, nothing else
 
 
-def test_download_json_lines(origin, stream, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_download_json_lines(origin, stream, tmp_path, capsys) -> None:
     (url,) = add_streams(origin, stream, ["one"])
     out = tmp_path / "one.mp4"
     code = main(["download", url, "-o", str(out), "--json", *NET])
@@ -55,7 +55,7 @@ def test_download_json_lines(origin, stream, tmp_path, capsys) -> None:  # noqa:
     assert captured.err.strip().endswith("160x120")  # the closing line, no bar drawn
 
 
-def test_download_json_error_line(origin, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_download_json_error_line(origin, tmp_path, capsys) -> None:
     code = main(["download", origin.url("missing.m3u8"), "-o", str(tmp_path / "x.mp4"),
                  "--json", *NET])  # fmt: skip
     captured = capsys.readouterr()
@@ -64,7 +64,7 @@ def test_download_json_error_line(origin, tmp_path, capsys) -> None:  # noqa: AN
     assert events[-1]["event"] == "error" and "404" in events[-1]["message"]
 
 
-def test_batch_json_lines(origin, stream, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_batch_json_lines(origin, stream, tmp_path, capsys) -> None:
     urls = add_streams(origin, stream, ["a", "b"])
     url_list = tmp_path / "urls.txt"
     url_list.write_text("\n".join([*urls, origin.url("gone/index.m3u8")]) + "\n")
@@ -112,7 +112,7 @@ def _run_on_terminal(args: list[str], timeout: float = 120) -> tuple[int, str]:
     return proc.wait(timeout), b"".join(chunks).decode(errors="replace")
 
 
-def test_batch_on_a_terminal_draws_one_live_table(origin, stream, tmp_path) -> None:  # noqa: ANN001
+def test_batch_on_a_terminal_draws_one_live_table(origin, stream, tmp_path) -> None:
     urls = add_streams(origin, stream, ["t1", "t2"])
     url_list = tmp_path / "urls.txt"
     url_list.write_text("\n".join(urls) + "\n")
@@ -126,7 +126,7 @@ def test_batch_on_a_terminal_draws_one_live_table(origin, stream, tmp_path) -> N
     assert "] start " not in screen  # no line logs on a terminal
 
 
-def test_download_on_a_terminal_draws_a_rich_bar(origin, stream, tmp_path) -> None:  # noqa: ANN001
+def test_download_on_a_terminal_draws_a_rich_bar(origin, stream, tmp_path) -> None:
     (url,) = add_streams(origin, stream, ["bar"])
     code, screen = _run_on_terminal(["download", url, "-o", str(tmp_path / "bar.mp4"), *NET])
     assert code == 0, screen

@@ -14,7 +14,7 @@ from tests.support.results import completed_download, small_video
 
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory) -> bytes:  # noqa: ANN001
+def video(tmp_path_factory) -> bytes:
     return small_video(tmp_path_factory.mktemp("device-media"))
 
 
@@ -25,17 +25,17 @@ def origin(video: bytes) -> Iterator[Origin]:
         yield server
 
 
-def new_link(client) -> dict:  # noqa: ANN001
+def new_link(client) -> dict:
     response = client.post("/api/user/device-link")
     assert response.status_code == 201, response.json
     return response.json["data"]
 
 
-def user_id(client) -> str:  # noqa: ANN001
+def user_id(client) -> str:
     return client.get("/api/user/info").json["data"]["user_id"]
 
 
-def test_device_link_gives_the_same_tasks_once(client, other_client) -> None:  # noqa: ANN001
+def test_device_link_gives_the_same_tasks_once(client, other_client) -> None:
     task_id = client.post("/api/tasks/create", json={"task_type": "watermark_removal"}).json[
         "data"
     ]["task_id"]
@@ -59,7 +59,7 @@ def test_device_link_gives_the_same_tasks_once(client, other_client) -> None:  #
     assert user_id(other_client) == user_id(client)
 
 
-def test_late_or_forged_device_links_fail_with_a_page(app, client, other_client) -> None:  # noqa: ANN001
+def test_late_or_forged_device_links_fail_with_a_page(app, client, other_client) -> None:
     link = new_link(client)
     token = link["path"].rsplit("/", 1)[1]
     payload = URLSafeTimedSerializer(app.secret_key, salt="mediacraft-device-link").loads(token)
@@ -84,7 +84,7 @@ def test_late_or_forged_device_links_fail_with_a_page(app, client, other_client)
     assert other_client.post(link["path"]).status_code == 303
 
 
-def test_open_links_per_visitor_are_capped(client, other_client) -> None:  # noqa: ANN001
+def test_open_links_per_visitor_are_capped(client, other_client) -> None:
     from mediacraft.devices import MAX_OPEN_LINKS
 
     links = [new_link(client) for _ in range(MAX_OPEN_LINKS + 1)]
@@ -93,7 +93,7 @@ def test_open_links_per_visitor_are_capped(client, other_client) -> None:  # noq
     assert other_client.post(links[-1]["path"]).status_code == 303
 
 
-def test_delete_everything_about_me(app, client, other_client, origin) -> None:  # noqa: ANN001
+def test_delete_everything_about_me(app, client, other_client, origin) -> None:
     data_dir = app.config["MEDIACRAFT"].data_dir
     done = completed_download(client, origin)
     waiting = client.post("/api/tasks/create", json={"task_type": "video_merge"}).json["data"]
@@ -127,7 +127,7 @@ def test_delete_everything_about_me(app, client, other_client, origin) -> None: 
     assert other_client.get(f"/api/tasks/{keep['task_id']}/status").status_code == 200
 
 
-def test_account_page_in_both_languages(client) -> None:  # noqa: ANN001
+def test_account_page_in_both_languages(client) -> None:
     en = client.get("/account")
     assert en.status_code == 200 and b"Delete everything about me" in en.data
     zh = client.get("/account?lang=zh").data.decode()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mediacraft.model import Task, TaskStatus
 from mediacraft.storage.base import TaskQuery, apply_query
 from mediacraft.tags import MAX_TAGS
-from mediacraft.tasks import Task, TaskStatus
 from tests.support.api import assert_error, multipart
 from tests.support.media import make_video
 
@@ -50,7 +50,7 @@ def test_duration_ranges_and_sorting() -> None:
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory) -> dict[str, bytes]:  # noqa: ANN001
+def clips(tmp_path_factory) -> dict[str, bytes]:
     root = tmp_path_factory.mktemp("library")
     return {
         "small": make_video(root / "s.mp4", seconds=1.0, size="320x240").read_bytes(),
@@ -58,7 +58,7 @@ def clips(tmp_path_factory) -> dict[str, bytes]:  # noqa: ANN001
     }
 
 
-def uploaded(client, data: bytes, name: str) -> str:  # noqa: ANN001
+def uploaded(client, data: bytes, name: str) -> str:
     task_id = client.post(
         "/api/tasks/create", json={"task_type": "watermark_removal", "name": name}
     ).json["data"]["task_id"]
@@ -67,13 +67,13 @@ def uploaded(client, data: bytes, name: str) -> str:  # noqa: ANN001
     return task_id
 
 
-def listed(client, query: str) -> list[str]:  # noqa: ANN001
+def listed(client, query: str) -> list[str]:
     response = client.get(f"/api/user/tasks?{query}")
     assert response.status_code == 200, response.json
     return [t["name"] for t in response.json["data"]["tasks"]]
 
 
-def test_tags_and_filters_through_the_api(client, other_client, clips) -> None:  # noqa: ANN001
+def test_tags_and_filters_through_the_api(client, other_client, clips) -> None:
     small = uploaded(client, clips["small"], "small")
     wide = uploaded(client, clips["wide"], "wide")
     added = client.post(f"/api/tasks/{small}/tags", json={"tag": "  Holiday "})
@@ -101,7 +101,7 @@ def test_tags_and_filters_through_the_api(client, other_client, clips) -> None: 
     assert_error(other_client.post(f"/api/tasks/{small}/tags", json={"tag": "x"}), 404)
 
 
-def test_bad_tags_and_filters_are_refused_and_change_nothing(client, clips) -> None:  # noqa: ANN001
+def test_bad_tags_and_filters_are_refused_and_change_nothing(client, clips) -> None:
     task_id = uploaded(client, clips["small"], "small")
     url = f"/api/tasks/{task_id}/tags"
     assert_error(client.post(url, json={"tag": "x" * 41}), 400, "at most 40 characters")

@@ -16,7 +16,7 @@ from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory) -> dict[str, bytes]:  # noqa: ANN001
+def media(tmp_path_factory) -> dict[str, bytes]:
     root = tmp_path_factory.mktemp("poster-media")
     video = make_video(root / "v.mp4", seconds=4.0, size="640x360")
     audio = root / "a.m4a"
@@ -36,7 +36,7 @@ def origin(media: dict[str, bytes]) -> Iterator[Origin]:
         yield server
 
 
-def finished(client, task_id: str) -> dict:  # noqa: ANN001
+def finished(client, task_id: str) -> dict:
     def done() -> dict | None:
         data = client.get(f"/api/tasks/{task_id}/status").json["data"]
         return data if data["status"] in {"completed", "failed", "cancelled"} else None
@@ -44,7 +44,7 @@ def finished(client, task_id: str) -> dict:  # noqa: ANN001
     return wait_for(done, timeout=60)
 
 
-def run_download(client, url: str) -> dict:  # noqa: ANN001
+def run_download(client, url: str) -> dict:
     created = client.post("/api/tasks/create", json={"task_type": "download", "url": url})
     assert created.status_code == 201, created.json
     task = finished(client, created.json["data"]["task_id"])
@@ -52,7 +52,7 @@ def run_download(client, url: str) -> dict:  # noqa: ANN001
     return task
 
 
-def test_video_result_gets_a_poster_from_ten_percent(client, other_client, app, origin) -> None:  # noqa: ANN001
+def test_video_result_gets_a_poster_from_ten_percent(client, other_client, app, origin) -> None:
     task = run_download(client, origin.url("v.mp4"))
     assert task["result"]["has_video"] is True
     assert task["result"]["poster"] == "poster.jpg"
@@ -76,7 +76,7 @@ def test_video_result_gets_a_poster_from_ten_percent(client, other_client, app, 
     assert_error(other_client.get(url), 404)  # another visitor's task: not found
 
 
-def test_poster_is_from_about_ten_percent(tmp_path) -> None:  # noqa: ANN001
+def test_poster_is_from_about_ten_percent(tmp_path) -> None:
     from mediacraft.media.frames import extract_frame
     from mediacraft.posters import make_poster
 
@@ -90,7 +90,7 @@ def test_poster_is_from_about_ten_percent(tmp_path) -> None:  # noqa: ANN001
     assert made != extract_frame(video, t=0.0, max_width=320)
 
 
-def test_audio_only_result_has_no_poster(client, origin) -> None:  # noqa: ANN001
+def test_audio_only_result_has_no_poster(client, origin) -> None:
     task = run_download(client, origin.url("a.m4a"))
     assert task["result"]["has_video"] is False
     assert task["result"]["poster"] is None
@@ -98,7 +98,7 @@ def test_audio_only_result_has_no_poster(client, origin) -> None:  # noqa: ANN00
     assert_error(client.get(f"/api/tasks/{task['task_id']}/poster"), 404, "no poster")
 
 
-def test_poster_of_unfinished_or_unknown_task_is_404(client) -> None:  # noqa: ANN001
+def test_poster_of_unfinished_or_unknown_task_is_404(client) -> None:
     created = client.post("/api/tasks/create", json={"task_type": "watermark_removal"})
     task_id = created.json["data"]["task_id"]
     assert created.json["data"]["task"]["poster_url"] is None

@@ -17,15 +17,15 @@ CHUNK = "application/offset+octet-stream"
 
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory) -> bytes:  # noqa: ANN001
+def video(tmp_path_factory) -> bytes:
     return make_video(tmp_path_factory.mktemp("resumable") / "v.mp4", seconds=2.0).read_bytes()
 
 
-def new_task(client, task_type: str = "watermark_removal") -> str:  # noqa: ANN001
+def new_task(client, task_type: str = "watermark_removal") -> str:
     return client.post("/api/tasks/create", json={"task_type": task_type}).json["data"]["task_id"]
 
 
-def open_upload(client, task_id: str, size: int, filename: str = "clip.mp4") -> dict:  # noqa: ANN001
+def open_upload(client, task_id: str, size: int, filename: str = "clip.mp4") -> dict:
     response = client.post(
         f"/api/tasks/{task_id}/uploads", json={"size": size, "filename": filename}
     )
@@ -33,7 +33,7 @@ def open_upload(client, task_id: str, size: int, filename: str = "clip.mp4") -> 
     return response.json["data"]
 
 
-def patch(client, url: str, offset: int, body: bytes, **headers):  # noqa: ANN001, ANN003, ANN201
+def patch(client, url: str, offset: int, body: bytes, **headers):
     return client.patch(
         url,
         data=body,
@@ -41,7 +41,7 @@ def patch(client, url: str, offset: int, body: bytes, **headers):  # noqa: ANN00
     )
 
 
-def test_chunks_build_the_upload_and_the_last_one_records_it(client, app, video) -> None:  # noqa: ANN001
+def test_chunks_build_the_upload_and_the_last_one_records_it(client, app, video) -> None:
     task_id = new_task(client)
     upload = open_upload(client, task_id, len(video), "假期.mp4")
     assert upload["offset"] == 0 and upload["size"] == len(video)
@@ -73,7 +73,7 @@ def test_chunks_build_the_upload_and_the_last_one_records_it(client, app, video)
     assert frame.status_code == 200 and frame.mimetype == "image/jpeg"
 
 
-def test_out_of_place_chunks_are_refused_and_change_nothing(client, other_client, video) -> None:  # noqa: ANN001
+def test_out_of_place_chunks_are_refused_and_change_nothing(client, other_client, video) -> None:
     task_id = new_task(client)
     upload = open_upload(client, task_id, len(video))
     url = upload["url"]
@@ -103,7 +103,7 @@ def small_quota(app_config: dict) -> None:
     app_config.update(user_quota_mb=4, max_upload_mb=8)
 
 
-def test_opening_an_upload_checks_size_quota_and_task(small_quota, client, app, video) -> None:  # noqa: ANN001
+def test_opening_an_upload_checks_size_quota_and_task(small_quota, client, app, video) -> None:
     config = app.config["MEDIACRAFT"]
     task_id = new_task(client)
     url = f"/api/tasks/{task_id}/uploads"
@@ -121,7 +121,7 @@ def test_opening_an_upload_checks_size_quota_and_task(small_quota, client, app, 
     assert not [p for p in files_under(config.data_dir / "uploads") if "resumable" not in p.name]
 
 
-def test_a_file_that_is_not_a_video_is_refused_at_the_end(client, app) -> None:  # noqa: ANN001
+def test_a_file_that_is_not_a_video_is_refused_at_the_end(client, app) -> None:
     task_id = new_task(client)
     junk = b"not a video " * 100
     upload = open_upload(client, task_id, len(junk))
@@ -131,7 +131,7 @@ def test_a_file_that_is_not_a_video_is_refused_at_the_end(client, app) -> None: 
     assert client.get(f"/api/tasks/{task_id}/status").json["data"]["status"] == "created"
 
 
-def test_merge_takes_several_resumable_clips(client, video) -> None:  # noqa: ANN001
+def test_merge_takes_several_resumable_clips(client, video) -> None:
     task_id = new_task(client, "video_merge")
     for n in (1, 2):
         upload = open_upload(client, task_id, len(video), f"clip{n}.mp4")

@@ -14,7 +14,7 @@ from tests.support.results import completed_download, small_video
 
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory) -> bytes:  # noqa: ANN001
+def video(tmp_path_factory) -> bytes:
     return small_video(tmp_path_factory.mktemp("share-media"))
 
 
@@ -25,13 +25,13 @@ def origin(video: bytes) -> Iterator[Origin]:
         yield server
 
 
-def share(client, task_id: str, **body) -> dict:  # noqa: ANN001, ANN003
+def share(client, task_id: str, **body) -> dict:
     response = client.post(f"/api/tasks/{task_id}/shares", json=body)
     assert response.status_code == 201, response.json
     return response.json["data"]
 
 
-def test_share_link_downloads_in_a_fresh_client_until_revoked(app, client, origin) -> None:  # noqa: ANN001
+def test_share_link_downloads_in_a_fresh_client_until_revoked(app, client, origin) -> None:
     task = completed_download(client, origin, name="Holiday 视频")
     link = share(client, task["task_id"], expires_in=3600)
     assert link["url"].endswith(link["path"]) and link["path"].startswith(f"/s/{task['task_id']}/")
@@ -60,7 +60,7 @@ def test_share_link_downloads_in_a_fresh_client_until_revoked(app, client, origi
     )
 
 
-def test_share_link_stops_after_expiry_for_other_task_and_after_delete(app, client, origin) -> None:  # noqa: ANN001
+def test_share_link_stops_after_expiry_for_other_task_and_after_delete(app, client, origin) -> None:
     first = completed_download(client, origin)
     second = completed_download(client, origin)
     link = share(client, first["task_id"])
@@ -86,7 +86,7 @@ def test_share_link_stops_after_expiry_for_other_task_and_after_delete(app, clie
     assert response.status_code == 410 and b'data-link-refused="deleted"' in page
 
 
-def test_refused_link_page_speaks_chinese(app, client, origin) -> None:  # noqa: ANN001
+def test_refused_link_page_speaks_chinese(app, client, origin) -> None:
     task = completed_download(client, origin)
     stranger = app.test_client()
     response, page = fetch(stranger, f"/s/{task['task_id']}/nonsense?lang=zh")
@@ -94,7 +94,7 @@ def test_refused_link_page_speaks_chinese(app, client, origin) -> None:  # noqa:
     assert "链接无效" in page.decode()
 
 
-def test_bad_share_requests_create_nothing(client, other_client, origin) -> None:  # noqa: ANN001
+def test_bad_share_requests_create_nothing(client, other_client, origin) -> None:
     task = completed_download(client, origin)
     url = f"/api/tasks/{task['task_id']}/shares"
     assert_error(client.post(url, json={"expires_in": 8 * 24 * 3600}), 400, "7 days")
@@ -112,7 +112,7 @@ def test_bad_share_requests_create_nothing(client, other_client, origin) -> None
     assert client.get(f"/api/tasks/{waiting_id}/shares").json["data"]["shares"] == []
 
 
-def test_share_links_per_task_are_limited(client, origin) -> None:  # noqa: ANN001
+def test_share_links_per_task_are_limited(client, origin) -> None:
     from mediacraft.shares import MAX_SHARES_PER_TASK
 
     task = completed_download(client, origin)

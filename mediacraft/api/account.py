@@ -24,16 +24,16 @@ pages = Blueprint("account", __name__)
 
 
 @bp.record_once
-def _register_pages(state) -> None:  # noqa: ANN001 - BlueprintSetupState
+def _register_pages(state) -> None:  # state: BlueprintSetupState
     state.app.register_blueprint(pages)
 
 
-def _identity():  # noqa: ANN202
+def _identity():
     return current_app.extensions["mediacraft_identity"]
 
 
 @bp.post("/device-link")
-def device_link():  # noqa: ANN201
+def device_link():
     service = current_app.extensions["mediacraft"].service
     link = create_link(service, current_app.secret_key, g.user_id)
     path = url_for("account.open_link", token=link.token)
@@ -53,7 +53,7 @@ def device_link():  # noqa: ANN201
 
 
 @bp.post("/delete")
-def delete_me():  # noqa: ANN201
+def delete_me():
     body = json_body()
     if body.get("confirm") is not True:
         raise ValidationError(
@@ -81,12 +81,12 @@ def account_strings() -> dict:
 
 
 @pages.get("/account")
-def account_page():  # noqa: ANN201
+def account_page():
     return render_template("account.html", strings=account_strings())
 
 
 @pages.get("/link/<token>")
-def open_link(token: str):  # noqa: ANN201
+def open_link(token: str):
     service = current_app.extensions["mediacraft"].service
     try:
         check_link(service, current_app.secret_key, token)
@@ -96,7 +96,7 @@ def open_link(token: str):  # noqa: ANN201
 
 
 @pages.post("/link/<token>")
-def use(token: str):  # noqa: ANN201
+def use(token: str):
     service = current_app.extensions["mediacraft"].service
     try:
         user_id = use_link(service, current_app.secret_key, token)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, send_file
 
 from ..exceptions import NotFound
+from ..model import TaskStatus
 from ..paths import TaskPaths
 from ..posters import poster_file
-from ..tasks import TaskStatus
 from .openapi import EXTRA_PATHS, JPEG, TASK_ID, op, query
 
 bp = Blueprint("posters_api", __name__, url_prefix="/api/tasks")
@@ -19,7 +19,7 @@ POSTER_MAX_AGE = 86400
 
 
 @bp.get("/<task_id>/poster")
-def poster(task_id: str):  # noqa: ANN201
+def poster(task_id: str):
     service = current_app.extensions["mediacraft"].service
     task = service.get_owned(g.user_id, task_id)
     path = None

@@ -11,12 +11,12 @@ from .openapi import EXTRA_PATHS, TASK, TASK_ID, op
 bp = Blueprint("resumable_api", __name__, url_prefix="/api/tasks")
 
 
-def _context(task_id: str):  # noqa: ANN202
+def _context(task_id: str):
     ext = current_app.extensions["mediacraft"]
     return ext, ext.service.get_owned(g.user_id, task_id)
 
 
-def _with_offset(response, state: dict):  # noqa: ANN001, ANN202
+def _with_offset(response, state: dict):
     response.headers["Upload-Offset"] = str(state["offset"])
     response.headers["Upload-Length"] = str(state["size"])
     response.headers["Cache-Control"] = "no-store"
@@ -24,7 +24,7 @@ def _with_offset(response, state: dict):  # noqa: ANN001, ANN202
 
 
 @bp.post("/<task_id>/uploads")
-def start(task_id: str):  # noqa: ANN201
+def start(task_id: str):
     ext, task = _context(task_id)
     state = resumable.start(ext.storage, ext.config, task, json_body())
     state["url"] = f"/api/tasks/{task_id}/uploads/{state['upload_id']}"
@@ -34,14 +34,14 @@ def start(task_id: str):  # noqa: ANN201
 
 
 @bp.get("/<task_id>/uploads/<upload_id>")
-def status(task_id: str, upload_id: str):  # noqa: ANN201
+def status(task_id: str, upload_id: str):
     ext, task = _context(task_id)
     state = resumable.describe(ext.config, task, upload_id)
     return _with_offset(envelope(state), state)
 
 
 @bp.route("/<task_id>/uploads/<upload_id>", methods=["PATCH"])
-def append(task_id: str, upload_id: str):  # noqa: ANN201
+def append(task_id: str, upload_id: str):
     ext, task = _context(task_id)
     state, finished = resumable.append(
         ext.storage,
@@ -60,7 +60,7 @@ def append(task_id: str, upload_id: str):  # noqa: ANN201
 
 
 @bp.route("/<task_id>/uploads/<upload_id>", methods=["DELETE"])
-def abort(task_id: str, upload_id: str):  # noqa: ANN201
+def abort(task_id: str, upload_id: str):
     ext, task = _context(task_id)
     resumable.abort(ext.storage, ext.config, task, upload_id)
     return envelope({"upload_id": upload_id, "cancelled": True}, message="Upload cancelled")

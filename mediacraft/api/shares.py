@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 from flask import Blueprint, current_app, g, request, send_file
 
 from ..exceptions import NotFound
-from ..identity import COOKIELESS_ENDPOINTS
 from ..links import LinkRefused, refused_page
+from ..model import Task
 from ..paths import TaskPaths
 from ..shares import (
     MAX_SECONDS,
@@ -23,7 +23,7 @@ from ..shares import (
     revoke_share,
     shared_task,
 )
-from ..tasks import Task
+from ..web.identity import COOKIELESS_ENDPOINTS
 from .envelope import envelope, json_body
 from .openapi import EXTRA_PATHS, TASK_ID, op
 from .tasks import MIMETYPES, content_disposition, download_name
@@ -34,7 +34,7 @@ COOKIELESS_ENDPOINTS.add("shares_public.shared_download")
 
 
 @bp.record_once
-def _register_public(state) -> None:  # noqa: ANN001 - BlueprintSetupState
+def _register_public(state) -> None:  # state: BlueprintSetupState
     state.app.register_blueprint(public_bp)
 
 
@@ -59,7 +59,7 @@ def _owned(task_id: str) -> Task:
 
 
 @bp.post("/<task_id>/shares")
-def create(task_id: str):  # noqa: ANN201
+def create(task_id: str):
     task = _owned(task_id)
     expires_in = parse_expires_in(json_body())
     storage = current_app.extensions["mediacraft"].storage
@@ -69,21 +69,21 @@ def create(task_id: str):  # noqa: ANN201
 
 
 @bp.get("/<task_id>/shares")
-def listing(task_id: str):  # noqa: ANN201
+def listing(task_id: str):
     task = _owned(task_id)
     shares = sorted(live_shares(task).items(), key=lambda item: item[1]["created_at"])
     return envelope({"shares": [_describe(task, sid, entry) for sid, entry in shares]})
 
 
 @bp.route("/<task_id>/shares/<share_id>", methods=["DELETE"])
-def revoke(task_id: str, share_id: str):  # noqa: ANN201
+def revoke(task_id: str, share_id: str):
     task = _owned(task_id)
     revoke_share(current_app.extensions["mediacraft"].storage, task, share_id)
     return envelope({"share_id": share_id, "revoked": True}, message="Share link revoked")
 
 
 @public_bp.get("/s/<task_id>/<token>")
-def shared_download(task_id: str, token: str):  # noqa: ANN201
+def shared_download(task_id: str, token: str):
     ext = current_app.extensions["mediacraft"]
     try:
         claim = read_token(current_app.secret_key, task_id, token)

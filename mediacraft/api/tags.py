@@ -12,7 +12,7 @@ bp = Blueprint("tags_api", __name__, url_prefix="/api/tasks")
 
 
 @bp.post("/<task_id>/tags")
-def add(task_id: str):  # noqa: ANN201
+def add(task_id: str):
     ext = current_app.extensions["mediacraft"]
     task = ext.service.get_owned(g.user_id, task_id)
     task = add_tag(ext.storage, task, json_body().get("tag"))
@@ -20,7 +20,7 @@ def add(task_id: str):  # noqa: ANN201
 
 
 @bp.route("/<task_id>/tags/<path:tag>", methods=["DELETE"])
-def remove(task_id: str, tag: str):  # noqa: ANN201
+def remove(task_id: str, tag: str):
     ext = current_app.extensions["mediacraft"]
     task = ext.service.get_owned(g.user_id, task_id)
     task = remove_tag(ext.storage, task, tag)

@@ -7,10 +7,10 @@ import re
 from flask import Blueprint, current_app, g, request
 
 from ..exceptions import ValidationError
+from ..model import TaskStatus
 from ..storage import TaskQuery
 from ..storage.base import SORT_FIELDS
 from ..tags import RESOLUTIONS, clean_tag
-from ..tasks import TaskStatus
 from .envelope import envelope
 
 bp = Blueprint("user_api", __name__, url_prefix="/api/user")
@@ -19,7 +19,7 @@ MAX_PER_PAGE = 100
 
 
 @bp.get("/info")
-def info():  # noqa: ANN201
+def info():
     """Who the visitor is and how many tasks they have (from the per-user index, no task reads)."""
     ext = current_app.extensions["mediacraft"]
     user = ext.storage.get_user(g.user_id)
@@ -103,7 +103,7 @@ def parse_duration_range(raw: str) -> tuple[float | None, float | None]:
 
 
 @bp.get("/tasks")
-def tasks():  # noqa: ANN201
+def tasks():
     service = current_app.extensions["mediacraft"].service
     query = parse_task_query()
     page = service.list_tasks(g.user_id, query)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..config import Config
-from ..download import DownloadLimits, DownloadOptions, download, parse_rate
+from ..download import DownloadLimits, DownloadOptions, download, parse_rate, politeness
 from ..download.options import PROFILES
 from ..exceptions import MediaCraftError, ValidationError
 from ..humanize import human_bytes
@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         config = Config.from_env()
         # A local user owns the machine: the server's caps apply, not the visitor floors.
         limits = DownloadLimits.from_config(config, visitor=False)
+        politeness.configure(config.per_host_connections)
         options = build_options(args, limits)
         allowed = tuple(config.allowed_networks) + tuple(args.allow_network)
         output: Path = args.output

@@ -31,8 +31,8 @@ from ..humanize import human_bytes, human_eta
 from ..progress import Progress
 
 if TYPE_CHECKING:
-    from ..batchrun.inputs import Item
-    from ..batchrun.runner import Batch
+    from .batch.inputs import Item
+    from .batch.runner import Batch
 
 
 def is_terminal(stream: TextIO) -> bool:

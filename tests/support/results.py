@@ -9,7 +9,7 @@ from tests.support.origin import Origin
 from tests.support.waiting import wait_for
 
 
-def finished(client, task_id: str, timeout: float = 60) -> dict:  # noqa: ANN001
+def finished(client, task_id: str, timeout: float = 60) -> dict:
     def done() -> dict | None:
         data = client.get(f"/api/tasks/{task_id}/status").json["data"]
         return data if data["status"] in {"completed", "failed", "cancelled"} else None
@@ -17,7 +17,7 @@ def finished(client, task_id: str, timeout: float = 60) -> dict:  # noqa: ANN001
     return wait_for(done, timeout=timeout, what=f"task {task_id} to end")
 
 
-def completed_download(client, origin: Origin, path: str = "v.mp4", name: str = "") -> dict:  # noqa: ANN001
+def completed_download(client, origin: Origin, path: str = "v.mp4", name: str = "") -> dict:
     """Create a download of ``origin``'s ``path`` and wait until it has completed."""
     body = {"task_type": "download", "url": origin.url(path)}
     if name:

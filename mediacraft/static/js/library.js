@@ -1,9 +1,10 @@
 /* The task list as a library: each finished task's poster (or an audio icon) with its
    duration, and its tags as links to the list filtered by that tag. tasks.js calls
    MC.decorateTask(item, task) whenever a row is drawn or updated. */
+import { MC } from "./common.js";
+
 (function () {
   "use strict";
-  var MC = window.MC;
   var block = document.getElementById("i18n-extra");
   var X = block ? JSON.parse(block.textContent) : {};
 

@@ -2,10 +2,10 @@
    percent in the tab title. It listens to the updates the page already receives (it wraps
    MC.watchTask / MC.watchTasks), so it opens no connection of its own. Permission is asked
    only when the visitor presses the button (#notify-toggle). */
+import { MC } from "./common.js";
+
 (function () {
   "use strict";
-  var MC = window.MC;
-  if (!MC) return;
   var block = document.getElementById("i18n-extra");
   var X = block ? JSON.parse(block.textContent) : {};
   var KEY = "mc-notify";

@@ -1,8 +1,9 @@
 /* One task's page, beyond its progress: the player's poster and resuming where the visitor
    stopped (remembered per result in this browser), tags, and share links of the result. */
+import { MC } from "./common.js";
+
 (function () {
   "use strict";
-  var MC = window.MC;
   var block = document.getElementById("i18n-extra");
   var X = block ? JSON.parse(block.textContent) : {};
   var task = JSON.parse(document.getElementById("task-data").textContent);

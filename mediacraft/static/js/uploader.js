@@ -3,9 +3,10 @@
    connection is retried from the offset the server reports; pressing Upload again later
    continues an unfinished file (remembered in this browser). The progress box gets the
    speed and a cancel button, and the upload forms take files dropped on them. */
+import { MC } from "./common.js";
+
 (function () {
   "use strict";
-  var MC = window.MC;
   var block = document.getElementById("i18n-extra");
   var X = block ? JSON.parse(block.textContent) : {};
   var MiB = 1024 * 1024;
@@ -138,7 +139,7 @@
           current = null;
           var body = xhr.response;
           if (xhr.status < 400 && body && body.success) resolve(body.data);
-          else reject(new MC.ApiError(xhr.status, body && body.message));
+          else reject(new MC.ApiError(xhr.status, body && body.message, body && body.data && body.data.reason));
         });
         xhr.addEventListener("error", function () {
           current = null;
@@ -173,7 +174,7 @@
         return sendFrom(file, upload, state.offset, 0);
       }, function (error) {
         if (cancelled) throw new MC.ApiError(CANCELLED, "");
-        var moved = error.code === 409 && /upload is at byte/.test(error.message || "");
+        var moved = error.code === 409 && error.reason === "upload_offset";
         var retryable = error.code === 0 || moved || error.code >= 500;
         if (!retryable || failures >= RETRIES) throw error;
         ui.speed(X.upload_retrying);

@@ -252,7 +252,14 @@ def _check_disk(config: Config, length: int) -> None:
 def _write(path: Path, stream: IO[bytes], length: int) -> None:
     """Append up to ``length`` bytes of ``stream``; what arrives before a cut stays."""
     try:
-        with open(path, "ab") as handle:
+        # never created here: a part removed by a cancel stays removed
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        raise NotFound("No such upload on this task (it was cancelled)") from None
+    except OSError as exc:
+        raise _stored_failure(exc) from exc
+    try:
+        with os.fdopen(fd, "ab") as handle:
             try:
                 left = length
                 while left > 0:

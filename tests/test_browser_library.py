@@ -15,6 +15,7 @@ import pytest
 from tests.support.media import FFMPEG, make_video
 from tests.support.origin import Origin
 from tests.support.server import AppServer
+from tests.support.waiting import wait_for
 from tests.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -435,7 +436,8 @@ def test_an_upload_can_be_cancelled_midway(browser, server, tmp_path) -> None:
         )
         tasks = api(page, "GET", server.url + "/api/user/tasks")["data"]["tasks"]
         assert tasks[0]["status"] == "created" and tasks[0]["inputs"] == []
-        assert not list((server.data_dir / "uploads").rglob(".resumable-*"))
+        uploads = server.data_dir / "uploads"
+        wait_for(lambda: not list(uploads.rglob(".resumable-*")), timeout=10, what="bytes gone")
         assert page.errors == []
     finally:
         context.close()

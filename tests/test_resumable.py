@@ -73,7 +73,9 @@ def test_chunks_build_the_upload_and_the_last_one_records_it(client, app, video)
     assert frame.status_code == 200 and frame.mimetype == "image/jpeg"
 
 
-def test_out_of_place_chunks_are_refused_and_change_nothing(client, other_client, video) -> None:
+def test_out_of_place_chunks_are_refused_and_change_nothing(
+    client, other_client, app, video
+) -> None:
     task_id = new_task(client)
     upload = open_upload(client, task_id, len(video))
     url = upload["url"]
@@ -95,6 +97,9 @@ def test_out_of_place_chunks_are_refused_and_change_nothing(client, other_client
     cancelled = client.delete(url)
     assert cancelled.status_code == 200 and cancelled.json["data"]["cancelled"] is True
     assert_error(client.get(url), 404)
+    assert_error(patch(client, url, 1000, b"late chunk"), 404)  # a late chunk makes nothing
+    data_dir = app.config["MEDIACRAFT"].data_dir
+    assert [p for p in files_under(data_dir) if "resumable" in p.name] == []
     assert client.get(f"/api/tasks/{task_id}/status").json["data"]["status"] == "created"
 
 

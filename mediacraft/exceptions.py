@@ -54,6 +54,8 @@ REASONS: dict[str, str] = {
     "link_gone": "the task or visitor a link points at was deleted",
     "upload_offset": "a chunk that does not start where the resumable upload is",
     "length_required": "a chunk sent without a Content-Length",
+    "bad_tag": "a tag that is empty, too long or has control characters",
+    "too_many_tags": "a task that has as many tags as it may have",
 }
 
 #: the reason of an API error that has no MediaCraftError behind it, by HTTP status

@@ -37,12 +37,13 @@ def clean_tag(raw: Any) -> str:
         raise ValidationError("tag must be a string")
     tag = unicodedata.normalize("NFC", raw).strip()
     if not tag:
-        raise ValidationError("tag must not be empty")
+        raise ValidationError("tag must not be empty", reason="bad_tag")
     if _CONTROL.search(tag):
-        raise ValidationError("tag must not contain control characters")
+        raise ValidationError("tag must not contain control characters", reason="bad_tag")
     if len(tag) > MAX_TAG_LENGTH:
         raise ValidationError(
-            f"tag must be at most {MAX_TAG_LENGTH} characters (this one has {len(tag)})"
+            f"tag must be at most {MAX_TAG_LENGTH} characters (this one has {len(tag)})",
+            reason="bad_tag",
         )
     return tag
 
@@ -60,7 +61,9 @@ def add_tag(storage: StorageInterface, task: Task, raw: Any) -> Task:
         if tag.casefold() in {t.casefold() for t in tags}:
             return
         if len(tags) >= MAX_TAGS:
-            raise ValidationError(f"A task has at most {MAX_TAGS} tags; remove one first")
+            raise ValidationError(
+                f"A task has at most {MAX_TAGS} tags; remove one first", reason="too_many_tags"
+            )
         record.metadata[TAGS_KEY] = [*tags, tag]
 
     return storage.update_task(task.task_id, add)

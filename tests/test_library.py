@@ -104,14 +104,18 @@ def test_tags_and_filters_through_the_api(client, other_client, clips) -> None:
 def test_bad_tags_and_filters_are_refused_and_change_nothing(client, clips) -> None:
     task_id = uploaded(client, clips["small"], "small")
     url = f"/api/tasks/{task_id}/tags"
-    assert_error(client.post(url, json={"tag": "x" * 41}), 400, "at most 40 characters")
+    too_long = client.post(url, json={"tag": "x" * 41})
+    assert_error(too_long, 400, "at most 40 characters")
+    assert too_long.json["data"]["reason"] == "bad_tag"
     assert_error(client.post(url, json={"tag": "   "}), 400, "empty")
     assert_error(client.post(url, json={"tag": 5}), 400, "string")
     assert_error(client.post(url, json={"tag": "a\x00b"}), 400, "control")
     assert_error(client.post(url, json={}), 400, "string")
     for n in range(MAX_TAGS):
         assert client.post(url, json={"tag": f"t{n}"}).status_code == 200
-    assert_error(client.post(url, json={"tag": "one more"}), 400, f"at most {MAX_TAGS} tags")
+    one_more = client.post(url, json={"tag": "one more"})
+    assert_error(one_more, 400, f"at most {MAX_TAGS} tags")
+    assert one_more.json["data"]["reason"] == "too_many_tags"
     tags = client.get(f"/api/tasks/{task_id}/status").json["data"]["tags"]
     assert tags == [f"t{n}" for n in range(MAX_TAGS)]
 

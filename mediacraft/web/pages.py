@@ -72,6 +72,8 @@ REASON_MESSAGES = {
     "live_needs_length": _l("This link is a live stream: give a recording length."),
     "not_live": _l("Only a live recording can be stopped."),
     "too_few_clips": _l("Upload at least two clips to merge."),
+    "bad_tag": _l("A tag has 1 to 40 characters."),
+    "too_many_tags": _l("A task has at most 20 tags; remove one first."),
 }
 _EXPIRED = _l("The link may have expired or needs a login. Copy a fresh link from the page "
               "of the video and create a new task.")  # fmt: skip

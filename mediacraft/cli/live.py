@@ -170,10 +170,10 @@ class RichBatchTable:
 
     MAX_ROWS = 15
 
-    def __init__(self, stream: TextIO, verbose: bool = False) -> None:
+    def __init__(self, stream: TextIO, verbose: bool = False, batch: Batch | None = None) -> None:
         self.console = Console(file=stream, stderr=True)
         self.verbose = verbose
-        self._batch: Batch | None = None
+        self._batch: Batch | None = batch
         self._notes: list[str] = []
         self._lock = threading.Lock()
         self.live = Live(Text(""), console=self.console, refresh_per_second=5, transient=False)
@@ -215,9 +215,9 @@ class RichBatchTable:
         )
         return Group(*[Text(n) for n in self._notes[-5:]], table, totals)
 
-    def _refresh(self) -> None:
+    def _refresh(self, now: bool = False) -> None:
         with self._lock:
-            self.live.update(self._render())
+            self.live.update(self._render(), refresh=now)
 
     def started(self, item: Item) -> None:
         return None
@@ -240,8 +240,7 @@ class RichBatchTable:
         self._refresh()
 
     def close(self) -> None:
-        if self._batch is not None:
-            self._refresh()
+        self._refresh(now=True)  # the final state, even for a batch shorter than one tick
         self.live.stop()
 
 

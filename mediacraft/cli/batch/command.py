@@ -107,12 +107,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def batch_display(opts: BatchOptions):  # one of the displays below
+def batch_display(opts: BatchOptions, batch: Batch):  # one of the displays below
     """JSON lines (--json), a rich live table (a terminal), or line logs (otherwise)."""
     if opts.json:
         return JsonBatchEvents(sys.stdout)
     if not opts.quiet and is_terminal(sys.stderr):
-        return RichBatchTable(sys.stderr, opts.verbose)
+        return RichBatchTable(sys.stderr, opts.verbose, batch)
     return Display(sys.stderr, opts.quiet, opts.verbose)
 
 
@@ -159,7 +159,7 @@ def run_batch(opts: BatchOptions) -> int:
         print_plan(items, batch, sys.stdout)
         return 0 if all(i.status in ("pending", *DONE_OK) for i in items) else 1
 
-    display = batch_display(opts)
+    display = batch_display(opts, batch)
     if not opts.resume and batch.checkpoint_path.exists() and not opts.quiet:
         display.note(f"note: starting over; --resume continues the run in {CHECKPOINT_NAME}")
     politeness.configure(opts.per_host_connections or config.per_host_connections)

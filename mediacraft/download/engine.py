@@ -1,4 +1,4 @@
-"""One download from URL to MP4: detect HLS or a direct file, fetch, mux, probe.
+"""One download from URL to MP4: detect HLS, DASH or a direct file, fetch, mux, probe.
 
 This is the function the task processor, the CLI and batch call. Everything
 it writes while working lives in ``work_dir`` (checkpoint included), so a
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import Cancelled, DownloadError, Interrupted, MediaCraftError, QuotaExceeded
 from ..progress import CancelToken, LogHook, ProgressHook, ignore_log
+from . import mpd
 from . import playlist as hls_playlist
 from .checkpoint import NAME as CHECKPOINT_NAME
 from .fetch import Body, Fetcher, Stopped, disk_error
@@ -47,7 +48,7 @@ class DownloadResult:
     duration: float | None
     width: int | None
     height: int | None
-    kind: str  # "hls" or "direct"
+    kind: str  # "hls", "dash" or "direct"
     segments: int | None = None
     tracks: list[dict[str, Any]] = field(default_factory=list)  # type, codec, language
     gaps: list[dict[str, Any]] = field(default_factory=list)  # media missing from the result
@@ -77,6 +78,18 @@ def _open(
             body.read(head.extend, until=HEAD_BYTES)
             remote = RemoteFile.from_headers(body.final_url, body.status, dict(body.headers))
             content_type = body.headers.get("Content-Type", "")
+            if mpd.looks_like_mpd(bytes(head), content_type) and not (
+                hls_playlist.looks_like_playlist(bytes(head[:64]))
+            ):
+                body.max_bytes = limits.max_playlist_bytes  # the manifest is kept in memory
+                body.read(head.extend)
+                if not mpd.is_mpd_document(bytes(head)):
+                    raise DownloadError(
+                        "The URL answered with an XML document that is not a DASH manifest "
+                        "(not a video)"
+                    )
+                body.close()
+                return "dash", bytes(head), remote, None
             if not hls_playlist.looks_like_playlist(bytes(head[:64]), content_type):
                 return "direct", bytes(head), remote, body
             if not hls_playlist.looks_like_playlist(bytes(head[:64])):
@@ -126,7 +139,7 @@ def download(
     log: LogHook | None = None,
     choose_suffix: bool = False,
 ) -> DownloadResult:
-    """Download ``url`` (HLS playlist or direct file) to ``output`` as MP4.
+    """Download ``url`` (HLS playlist, DASH manifest or direct file) to ``output`` as MP4.
 
     ``limits`` are the server's (size caps, recording length, quota); ``log``
     receives the lines of the task's log; with ``choose_suffix`` an audio-only
@@ -176,10 +189,15 @@ def download(
         floor = SpeedFloor(limits.lowest_speed, limits.lowest_speed_window)
         # Per process: an ffmpeg orphaned by a killed earlier attempt may still write its own.
         temp_output = output.with_name(f".{output.name}.{os.getpid()}.part")
-        if kind == "hls":
+        if kind in ("hls", "dash"):
             from .stream import plan_hls, record_and_mux
 
-            plan = plan_hls(fetcher, remote.url, body, options, limits, log)
+            if kind == "dash":
+                from .dash import plan_dash
+
+                plan = plan_dash(fetcher, remote.url, body, options, limits, log)
+            else:
+                plan = plan_hls(fetcher, remote.url, body, options, limits, log)
             outcome = record_and_mux(
                 plan, fetcher, work_dir, temp_output, output, options, tracker, cancel, log,
                 None if plan.live else floor,

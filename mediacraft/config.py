@@ -54,6 +54,8 @@ class Config:
     min_limit_rate_kb: int = 256  # the lowest limit_rate a visitor may set (KiB/s)
     lowest_speed_kb: int = 10  # a download slower than this on average fails (KiB/s; 0: off)
     lowest_speed_seconds: int = 60  # ... measured over this window
+    extractors: str = "all"  # videos on web pages by yt-dlp's extractors: all | generic | off
+    extraction_seconds: int = 60  # longest look for the video on one page
     run_queue: bool = True  # run task workers in this process (off for admin commands)
     plugins: tuple[str, ...] = ()  # extra processor modules to import (tests use this)
     # --- what one visitor may hold (hostile visitors; see docs/abuse.md)
@@ -102,7 +104,7 @@ class Config:
             "max_tasks_per_user", "max_concurrent_tasks", "max_attempts", "max_download_mb",
             "max_playlist_kb", "max_segments", "max_record_seconds", "max_download_threads",
             "min_limit_rate_kb", "lowest_speed_seconds", "max_unfinished_per_user",
-            "max_stored_tasks_per_user", "max_task_seconds",
+            "max_stored_tasks_per_user", "max_task_seconds", "extraction_seconds",
         ):  # fmt: skip
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{PREFIX}{name.upper()} must be at least 1")
@@ -113,6 +115,10 @@ class Config:
             raise ValueError(
                 f"{PREFIX}LOWEST_SPEED_KB ({self.lowest_speed_kb}) must not be above "
                 f"{PREFIX}MIN_LIMIT_RATE_KB ({self.min_limit_rate_kb})"
+            )
+        if self.extractors not in {"all", "generic", "off"}:
+            raise ValueError(
+                f"{PREFIX}EXTRACTORS must be 'all', 'generic' or 'off', not {self.extractors!r}"
             )
         if self.storage not in {"file", "sqlite"}:
             raise ValueError(f"{PREFIX}STORAGE must be 'file' or 'sqlite', not {self.storage!r}")

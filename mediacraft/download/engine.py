@@ -54,6 +54,7 @@ class DownloadResult:
     gaps: list[dict[str, Any]] = field(default_factory=list)  # media missing from the result
     live: dict[str, Any] | None = None  # recorded_seconds, ended_by (live recordings)
     files: list[Path] = field(default_factory=list)  # every file written (parts, subtitles)
+    page: dict[str, Any] | None = None  # a page's video: title, extractor
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -78,12 +79,18 @@ def _open(
             body.read(head.extend, until=HEAD_BYTES)
             remote = RemoteFile.from_headers(body.final_url, body.status, dict(body.headers))
             content_type = body.headers.get("Content-Type", "")
+            if looks_like_page(bytes(head), content_type):
+                body.close()
+                return "page", b"", remote, None
             if mpd.looks_like_mpd(bytes(head), content_type) and not (
                 hls_playlist.looks_like_playlist(bytes(head[:64]))
             ):
                 body.max_bytes = limits.max_playlist_bytes  # the manifest is kept in memory
                 body.read(head.extend)
                 if not mpd.is_mpd_document(bytes(head)):
+                    if b"<html" in bytes(head[:4096]).lower():
+                        body.close()
+                        return "page", b"", remote, None
                     raise DownloadError(
                         "The URL answered with an XML document that is not a DASH manifest "
                         "(not a video)"
@@ -103,6 +110,15 @@ def _open(
         return "hls", bytes(head), remote, None
 
     return fetcher.retrying("The URL", attempt)
+
+
+def looks_like_page(head: bytes, content_type: str = "") -> bool:
+    """An HTML page (where yt-dlp's extractors look for the video), not media."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml"):
+        return True
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith((b"<!doctype html", b"<html"))
 
 
 def _preload() -> None:
@@ -138,6 +154,7 @@ def download(
     limits: DownloadLimits | None = None,
     log: LogHook | None = None,
     choose_suffix: bool = False,
+    _from_page: bool = False,
 ) -> DownloadResult:
     """Download ``url`` (HLS playlist, DASH manifest or direct file) to ``output`` as MP4.
 
@@ -186,6 +203,11 @@ def download(
     try:
         kind, body, remote, first = _open(fetcher, url, limits)
         cancel.check()
+        if kind == "page":
+            if _from_page:
+                raise DownloadError("The page's video link answered with another web page")
+            return _page(url, output, options, work_dir, progress, cancel, allowed_networks,
+                         limits, log, choose_suffix)  # fmt: skip
         floor = SpeedFloor(limits.lowest_speed, limits.lowest_speed_window)
         # Per process: an ffmpeg orphaned by a killed earlier attempt may still write its own.
         temp_output = output.with_name(f".{output.name}.{os.getpid()}.part")
@@ -271,4 +293,41 @@ def download(
             temp_output.unlink(missing_ok=True)
 
 
-__all__ = ["DownloadResult", "clean_work_dir", "download"]
+def _page(
+    url: str,
+    output: Path,
+    options: DownloadOptions,
+    work_dir: Path,
+    progress: ProgressHook | None,
+    cancel: CancelToken,
+    allowed_networks: Iterable[str],
+    limits: DownloadLimits,
+    log: LogHook,
+    choose_suffix: bool,
+) -> DownloadResult:
+    """A web page: yt-dlp finds the video, this engine downloads it."""
+    from .pages import download_page
+
+    networks = tuple(allowed_networks)
+
+    def fetch(media_url: str, target: Path, media_options: DownloadOptions, *,
+              work_dir: Path) -> DownloadResult:  # fmt: skip
+        return download(
+            media_url, target, media_options, work_dir=work_dir, progress=progress,
+            cancel=cancel, allowed_networks=networks, limits=limits, log=log,
+            choose_suffix=choose_suffix, _from_page=True,
+        )  # fmt: skip
+
+    inner, found = download_page(
+        url, output, options, work_dir=work_dir, fetch=fetch, allowed_networks=networks,
+        limits=limits, cancel=cancel, log=log,
+    )  # fmt: skip
+    return DownloadResult(
+        path=Path(inner.path), size=inner.size, duration=inner.duration, width=inner.width,
+        height=inner.height, kind=inner.kind, segments=inner.segments, tracks=inner.tracks,
+        gaps=inner.gaps, live=inner.live, files=list(inner.files),
+        page={"title": found.title, "extractor": found.extractor},
+    )  # fmt: skip
+
+
+__all__ = ["DownloadResult", "clean_work_dir", "download", "looks_like_page"]

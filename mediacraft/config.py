@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 PREFIX = "MEDIACRAFT_"
+PROXY_SCHEMES = ("http://", "https://", "socks4://", "socks5://", "socks5h://")
 
 
 def _parse_bool(value: str) -> bool:
@@ -56,6 +57,7 @@ class Config:
     lowest_speed_seconds: int = 60  # ... measured over this window
     extractors: str = "all"  # videos on web pages by yt-dlp's extractors: all | generic | off
     extraction_seconds: int = 60  # longest look for the video on one page
+    proxy: str = ""  # outbound proxy of every download (http://, https://, socks5://, socks5h://)
     run_queue: bool = True  # run task workers in this process (off for admin commands)
     plugins: tuple[str, ...] = ()  # extra processor modules to import (tests use this)
     # --- what one visitor may hold (hostile visitors; see docs/abuse.md)
@@ -119,6 +121,11 @@ class Config:
         if self.extractors not in {"all", "generic", "off"}:
             raise ValueError(
                 f"{PREFIX}EXTRACTORS must be 'all', 'generic' or 'off', not {self.extractors!r}"
+            )
+        if self.proxy and not self.proxy.lower().startswith(PROXY_SCHEMES):
+            raise ValueError(
+                f"{PREFIX}PROXY must start with one of {', '.join(PROXY_SCHEMES)} "
+                "(user:password@ may follow)"
             )
         if self.storage not in {"file", "sqlite"}:
             raise ValueError(f"{PREFIX}STORAGE must be 'file' or 'sqlite', not {self.storage!r}")

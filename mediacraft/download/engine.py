@@ -13,6 +13,7 @@ message that says why: a live playlist is recorded (or refused when no
 from __future__ import annotations
 
 import glob
+import http.cookiejar
 import os
 import shutil
 import threading
@@ -154,13 +155,15 @@ def download(
     limits: DownloadLimits | None = None,
     log: LogHook | None = None,
     choose_suffix: bool = False,
+    cookies: http.cookiejar.CookieJar | None = None,
     _from_page: bool = False,
 ) -> DownloadResult:
     """Download ``url`` (HLS playlist, DASH manifest or direct file) to ``output`` as MP4.
 
     ``limits`` are the server's (size caps, recording length, quota); ``log``
     receives the lines of the task's log; with ``choose_suffix`` an audio-only
-    result is written as ``.m4a`` beside ``output``. Raises DownloadError
+    result is written as ``.m4a`` beside ``output``; ``cookies`` (the task's,
+    already limited to its host) go with every request they match. Raises DownloadError
     (BlockedAddress for the SSRF guard, PlaylistError for a bad playlist) with
     a user-facing message, QuotaExceeded, StorageFull, ValidationError (a
     live link without ``record_seconds``), Cancelled (temporary files removed)
@@ -178,9 +181,11 @@ def download(
     tracker = Tracker(progress)
     session = guarded_session(
         allowed_networks,
-        headers=options.headers,
+        headers=options.request_headers,
         pool_maxsize=max(options.threads, options.connections) + 2,
         max_redirects=options.max_redirects,
+        cookies=cookies,
+        proxy=limits.proxy,
     )
     fetcher = Fetcher(
         session, options, max_bytes=limits.max_total_bytes, quota=limits.quota, log=log
@@ -207,7 +212,7 @@ def download(
             if _from_page:
                 raise DownloadError("The page's video link answered with another web page")
             return _page(url, output, options, work_dir, progress, cancel, allowed_networks,
-                         limits, log, choose_suffix)  # fmt: skip
+                         limits, log, choose_suffix, cookies)  # fmt: skip
         floor = SpeedFloor(limits.lowest_speed, limits.lowest_speed_window)
         # Per process: an ffmpeg orphaned by a killed earlier attempt may still write its own.
         temp_output = output.with_name(f".{output.name}.{os.getpid()}.part")
@@ -304,6 +309,7 @@ def _page(
     limits: DownloadLimits,
     log: LogHook,
     choose_suffix: bool,
+    cookies: http.cookiejar.CookieJar | None,
 ) -> DownloadResult:
     """A web page: yt-dlp finds the video, this engine downloads it."""
     from .pages import download_page
@@ -315,12 +321,12 @@ def _page(
         return download(
             media_url, target, media_options, work_dir=work_dir, progress=progress,
             cancel=cancel, allowed_networks=networks, limits=limits, log=log,
-            choose_suffix=choose_suffix, _from_page=True,
+            choose_suffix=choose_suffix, cookies=cookies, _from_page=True,
         )  # fmt: skip
 
     inner, found = download_page(
         url, output, options, work_dir=work_dir, fetch=fetch, allowed_networks=networks,
-        limits=limits, cancel=cancel, log=log,
+        limits=limits, cancel=cancel, log=log, cookies=cookies,
     )  # fmt: skip
     return DownloadResult(
         path=Path(inner.path), size=inner.size, duration=inner.duration, width=inner.width,

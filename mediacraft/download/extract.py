@@ -22,6 +22,7 @@ generic page extractor only) or ``off``.
 from __future__ import annotations
 
 import functools
+import http.cookiejar
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ class _Guard:
     """What one extraction's handler shares with the caller."""
 
     allowed_networks: tuple[str, ...]
+    proxy: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     blocked: list[BlockedAddress] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # URLs asked for, for the log
@@ -58,7 +60,7 @@ def _handler_class(guard: _Guard) -> type:
         def _create_instance(self, cookiejar: Any, legacy_ssl_support: Any = None) -> Any:
             import requests
 
-            session = guarded_session(guard.allowed_networks)
+            session = guarded_session(guard.allowed_networks, proxy=guard.proxy)
             session.headers = requests.structures.CaseInsensitiveDict()  # yt-dlp sets its own
             session.cookies = cookiejar
             return session
@@ -150,6 +152,7 @@ def extract(
     log: LogHook | None = None,
     cancel: CancelToken | None = None,
     ffmpeg: str | None = None,
+    cookies: http.cookiejar.CookieJar | None = None,
 ) -> Extracted:
     """Run yt-dlp's extraction on ``url`` within the server's time limit."""
     log = log or ignore_log
@@ -160,7 +163,7 @@ def extract(
         )
     if limits.extractors not in MODES:
         raise ValidationError(f"MEDIACRAFT_EXTRACTORS must be one of {', '.join(MODES)}")
-    guard = _Guard(tuple(allowed_networks))
+    guard = _Guard(tuple(allowed_networks), proxy=limits.proxy)
     params: dict[str, Any] = {
         "quiet": True,
         "no_warnings": False,
@@ -173,19 +176,23 @@ def extract(
         "logger": _Logger(log),
         "extract_flat": False,
         "playlist_items": "1",
+        # the server's proxy or none: never the environment's (yt-dlp would read *_proxy)
+        "proxy": limits.proxy or "",
     }
     if ffmpeg:
         params["ffmpeg_location"] = ffmpeg
     if limits.extractors == "generic":
         # the generic page extractor and the <video>/<audio> reader it hands pages to
         params["allowed_extractors"] = list(GENERIC_EXTRACTORS)
-    if options.headers:
-        params["http_headers"] = dict(options.headers)
+    if options.request_headers:
+        params["http_headers"] = dict(options.request_headers)
     outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
             with _ydl_class(_handler_class(guard))(params) as ydl:
+                for cookie in cookies or ():
+                    ydl.cookiejar.set_cookie(cookie)
                 if limits.extractors == "generic":
                     outcome["info"] = ydl.extract_info(url, download=False, ie_key="Generic")
                 else:

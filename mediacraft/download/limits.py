@@ -33,6 +33,7 @@ class DownloadLimits:
     quota: int | None = None  # bytes left of the visitor's storage quota (None: no quota)
     extractors: str = "all"  # videos on web pages: all | generic | off (yt-dlp's extractors)
     extraction_seconds: float = 60.0  # longest look for the video on a page
+    proxy: str | None = None  # the server's outbound proxy (http://, socks5://...)
 
     @classmethod
     def from_config(cls, config: Config, *, visitor: bool = True) -> DownloadLimits:
@@ -50,6 +51,7 @@ class DownloadLimits:
             lowest_speed_window=float(config.lowest_speed_seconds),
             extractors=config.extractors,
             extraction_seconds=float(config.extraction_seconds),
+            proxy=config.proxy or None,
         )
 
     def with_quota(self, remaining: int | None) -> DownloadLimits:

@@ -11,6 +11,7 @@ it; the task's own headers win.
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +49,7 @@ def _with_headers(options: DownloadOptions, formats: list[dict[str, Any]]) -> Do
         for name, value in (fmt.get("http_headers") or {}).items():
             if name in PASSED_HEADERS and isinstance(value, str):
                 wanted.setdefault(name, value)
-    present = {name.lower() for name in options.headers}
+    present = {name.lower() for name in options.request_headers}
     extra = {k: v for k, v in wanted.items() if k.lower() not in present}
     return options.with_changes(headers={**extra, **options.headers}) if extra else options
 
@@ -64,6 +65,7 @@ def download_page(
     limits: DownloadLimits,
     cancel: CancelToken,
     log: LogHook | None = None,
+    cookies: http.cookiejar.CookieJar | None = None,
 ) -> tuple[Any, Extracted]:
     """Extract the page's video and download it; returns (inner result, what was found).
 
@@ -74,7 +76,8 @@ def download_page(
     log("The link is a web page: looking for its video")
     from .remux import ffmpeg_exe
 
-    found = extract(url, options, limits, allowed_networks, log, cancel, ffmpeg=ffmpeg_exe())
+    found = extract(url, options, limits, allowed_networks, log, cancel, ffmpeg=ffmpeg_exe(),
+                    cookies=cookies)  # fmt: skip
     sources = [_source(f) for f in found.formats]
     options = _with_headers(options, found.formats)
     manifests = {u for kind, u in sources if kind != "direct"}

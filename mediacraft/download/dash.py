@@ -131,6 +131,8 @@ def choose(manifest: Manifest, options: DownloadOptions) -> tuple[list[tuple[str
         reps = [r for r in manifest.representations if r.period == period]
         video = [r for r in reps if r.kind == "video"]
         audio = _choose_audio(_sets(reps, "audio"), options.audio_lang, options.quality)
+        if options.audio_only and audio:
+            video = []  # an audio container: the video is not fetched
         chosen: list[tuple[str, str, Representation]] = []
         if video:
             chosen.append(("v", "main", _video(video, options.quality)))

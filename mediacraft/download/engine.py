@@ -27,6 +27,7 @@ from ..progress import CancelToken, LogHook, ProgressHook, ignore_log
 from . import mpd
 from . import playlist as hls_playlist
 from .checkpoint import NAME as CHECKPOINT_NAME
+from .clip import Cut, clip_tracks, drop_video, finish, needs_finish, output_path, whole_file_cut
 from .fetch import Body, Fetcher, Stopped, disk_error
 from .guard import check_url, guarded_session
 from .http import PART_NAME, DirectDownload, RemoteFile
@@ -204,6 +205,7 @@ def download(
     threading.Thread(target=_preload, name="download-preload", daemon=True).start()
     job: HlsDownload | DirectDownload | None = None
     temp_output = output
+    cut: Cut | None = None
     first: Body | None = None
     try:
         kind, body, remote, first = _open(fetcher, url, limits)
@@ -225,6 +227,10 @@ def download(
                 plan = plan_dash(fetcher, remote.url, body, options, limits, log)
             else:
                 plan = plan_hls(fetcher, remote.url, body, options, limits, log)
+            if options.audio_only:
+                plan.tracks = drop_video(plan.tracks, plan.variant_audio, log)
+            if not plan.live:
+                cut = clip_tracks(plan.tracks, options, log)
             outcome = record_and_mux(
                 plan, fetcher, work_dir, temp_output, output, options, tracker, cancel, log,
                 None if plan.live else floor,
@@ -247,7 +253,23 @@ def download(
             outcome = None
         cancel.check()
         info = probe(temp_output)
-        tracks = probe_tracks(temp_output, outcome.tracks if outcome else None)
+        planned = outcome.tracks if outcome else None
+        if kind == "direct":
+            cut = whole_file_cut(options, info.duration)
+        if needs_finish(options, cut):
+            tracker.set_stage("remuxing")
+            output = output_path(output, options)
+            has_audio = any(t["type"] == "audio" for t in probe_tracks(temp_output))
+            finished_temp = temp_output.with_name(temp_output.name + ".out")
+            try:
+                finish(temp_output, finished_temp, options, cut, has_audio, cancel.event, log)
+                os.replace(finished_temp, temp_output)
+            finally:
+                finished_temp.unlink(missing_ok=True)
+            info = probe(temp_output)
+            if options.audio_only or cut is not None:
+                planned = None
+        tracks = probe_tracks(temp_output, planned)
         if choose_suffix and info.width is None and output.suffix.lower() == ".mp4":
             output = output.with_suffix(".m4a")  # no picture: an audio file
             log("The stream has no video: the result is an M4A audio file")

@@ -34,6 +34,7 @@ from .http import PART_NAME, DirectDownload, RemoteFile
 from .limits import DownloadLimits
 from .options import DownloadOptions
 from .remux import is_mp4, probe, probe_tracks, remux_to_mp4
+from .sniff import media_suffix, what_it_is
 from .tracker import Tracker
 from .watchdog import SpeedFloor
 
@@ -112,6 +113,20 @@ def _open(
         return "hls", bytes(head), remote, None
 
     return fetcher.retrying("The URL", attempt)
+
+
+def _check_direct(head: bytes, body: Body | None) -> None:
+    """Refuse a direct link that is compressed or not media, on its first bytes."""
+    encoding = (body.headers.get("Content-Encoding", "") if body is not None else "").lower()
+    if encoding and encoding != "identity":
+        raise DownloadError(
+            f"The server sent the file compressed (Content-Encoding: {encoding}) although it "
+            "was asked not to; it cannot be stored as media"
+        )
+    if not head:
+        raise DownloadError("The link answered with an empty body, not a video")
+    if media_suffix(head) is None:
+        raise DownloadError(f"The link is not a video: its first bytes are {what_it_is(head)}")
 
 
 def looks_like_page(head: bytes, content_type: str = "") -> bool:
@@ -239,6 +254,7 @@ def download(
         else:
             if remote.size is not None:
                 fetcher.budget.check(remote.size)
+            _check_direct(body, first)
             job = DirectDownload(
                 fetcher, remote, work_dir, options, tracker, cancel,
                 first=first, head=body, speed_floor=floor,
@@ -249,7 +265,17 @@ def download(
                 os.replace(path, temp_output)
             else:
                 tracker.set_stage("remuxing")
-                remux_to_mp4([path], temp_output, cancel.event)
+                try:
+                    remux_to_mp4([path], temp_output, cancel.event)
+                except DownloadError as exc:
+                    if options.container != "mp4" or not choose_suffix:
+                        raise
+                    # codecs MP4 cannot hold: the file is kept in its own container
+                    suffix = media_suffix(body) or ".bin"
+                    log(f"The file's codecs do not fit in MP4 ({exc.message[:120]}): "
+                        f"keeping it as {suffix}")  # fmt: skip
+                    os.replace(path, temp_output)
+                    output = output.with_suffix(suffix)
             outcome = None
         cancel.check()
         info = probe(temp_output)

@@ -69,12 +69,28 @@
     if (subtitles) payload.options.subtitles = subtitles;
     var minutes = Number($("dl-record").value);
     if (minutes > 0) payload.options.record_seconds = Math.round(minutes * 60);
+    var container = $("dl-container").value;
+    if (container && container !== "mp4") payload.options.container = container;
+    var start = $("dl-start").value.trim();
+    if (start) payload.options.start = start;
+    var end = $("dl-end").value.trim();
+    if (end) payload.options.end = end;
+    if ((start || end) && $("dl-precise").checked) payload.options.precise_cut = true;
     var name = $("dl-name").value.trim();
     if (name) payload.name = name;
     var button = $("dl-submit");
     MC.setBusy(button, true);
     MC.showMessage(message, T.creating, "info");
-    MC.api("POST", "/api/tasks/create", payload).then(
+    var cookiesFile = $("dl-cookies").files[0];
+    var ready = cookiesFile
+      ? cookiesFile.text().then(function (text) {
+          payload.cookies = text;
+          return payload;
+        })
+      : Promise.resolve(payload);
+    ready.then(function (body) {
+      return MC.api("POST", "/api/tasks/create", body);
+    }).then(
       function (data) {
         MC.showMessage(message, T.created, "success");
         goToTasks(data.task_id);

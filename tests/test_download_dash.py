@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import av
@@ -246,3 +248,30 @@ def test_sidx_parser_rejects_truncated_and_hierarchical_indexes(media):
     nested[first] |= 0x80
     with pytest.raises(PlaylistError, match="hierarchical"):
         parse_sidx(bytes(nested), offset)
+
+
+def test_expired_signed_segment_links_are_refreshed_from_the_manifest(
+    origin, media, source_frames, tmp_path
+):
+    """A SegmentList whose every URL carries a token valid for one second: the MPD is fetched
+    again for fresh links when a segment answers 403."""
+    origin.sign("list/", ttl=1.0)
+    template = (media.root / "list" / "manifest.mpd").read_text()
+
+    def render() -> bytes:
+        issued = f"{time.time():.3f}"
+
+        def signed(match: re.Match[str]) -> str:
+            name = match.group(2)
+            sig = origin._signature(f"/list/{name}", issued)
+            return f'{match.group(1)}="../list/{name}?t={issued}&amp;sig={sig}"'
+
+        return re.sub(r'(sourceURL|media)="([^"]+)"', signed, template).encode()
+
+    url = origin.add_dynamic("signed/manifest.mpd", render)
+    origin.latency = 0.25  # ten requests one after another: the first tokens expire
+    result = get(origin, "signed/manifest.mpd", tmp_path, fast(threads=1))
+    assert frame_hashes(result.path) == source_frames
+    assert origin.signatures_refused >= 1
+    assert origin.paths().count("/signed/manifest.mpd") >= 2  # fetched again for fresh links
+    assert url.endswith("manifest.mpd")

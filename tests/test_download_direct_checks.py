@@ -102,3 +102,24 @@ def test_media_signatures():
     assert media_suffix(b"PK\x03\x04") is None
     assert what_it_is(b'{"error": 1}') == "JSON data"
     assert what_it_is(b"hello world\n") == "text"
+
+
+def test_a_server_that_ignores_range_is_fetched_once_not_once_per_part(tmp_path):
+    big = make_video(tmp_path / "big.mp4", 8.0, "640x480", 25, extra=["-crf", "15"])
+    data = big.read_bytes()
+    assert len(data) > 1 * MiB
+    with Origin() as origin:
+        origin.ignore_ranges = True  # still says Accept-Ranges: bytes
+        origin.bandwidth = 8 * MiB  # a dropped answer cannot be pushed whole into the buffers
+        url = origin.add_file("clip.mp4", data)
+        lines: list[str] = []
+        # split even this small file into four parts
+        options = DownloadOptions(retry_delay=0.01, connections=4, split_threshold=256 * 1024)
+        result = download(url, tmp_path / "o.mp4", options, work_dir=tmp_path / "w",
+                          allowed_networks=ALLOW, log=lines.append)  # fmt: skip
+        sent = sum(e.sent for e in origin.log)
+        ranged = [e for e in origin.log if e.range]
+    assert result.path.read_bytes() == data
+    assert ranged, "the parts asked for ranges"
+    assert any("ignored the byte range" in line for line in lines)
+    assert sent < 1.6 * len(data)  # about one copy, not four

@@ -120,3 +120,16 @@ def test_parse_time():
     assert parse_time("2:30.5") == 150.5
     assert parse_time(12) == 12.0
     assert parse_time("") is None
+
+
+def test_audio_only_from_an_hls_master_skips_the_video_variant(tmp_path):
+    from tests.support.streams import build_renditions
+
+    build_renditions(tmp_path / "rend")
+    with Origin(tmp_path) as origin:
+        result = get(origin, "rend/master.m3u8", tmp_path / "run", container="m4a",
+                     audio_lang="zh")  # fmt: skip
+        requested = origin.paths(suffix=".ts")
+    assert result.path.suffix == ".m4a" and result.width is None
+    assert [(s[0], s[2]) for s in streams(result.path)] == [("audio", "zho")]
+    assert requested and all("/sChinese_" in p for p in requested)  # that rendition only

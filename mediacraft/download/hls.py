@@ -177,13 +177,14 @@ class HlsDownload:
         self._dirty = False
 
     def _streamable(self) -> bool:
-        """One VOD track of one MPEG-TS group: remux while downloading."""
+        """One VOD variant track of one MPEG-TS group: remux while downloading."""
         if len(self.tracks) != 1:
             return False
         track = self.tracks[0]
         segments = track.segments
         return (
-            not track.live
+            track.kind == "main"  # a rendition alone (audio only) is muxed: its language
+            and not track.live
             and bool(segments)
             and segments[-1].group == 0
             and segments[0].init is None

@@ -29,7 +29,7 @@ def origin(media: DashMedia) -> Iterator[Origin]:
         yield server
 
 
-def finished(client, task_id: str) -> dict:  # noqa: ANN001
+def finished(client, task_id: str) -> dict:
     def done() -> dict | None:
         data = client.get(f"/api/tasks/{task_id}/status").json["data"]
         return data if data["status"] in {"completed", "failed", "cancelled"} else None

@@ -57,10 +57,10 @@ def test_a_link_that_is_not_media_is_refused_on_its_first_bytes(tmp_path, head, 
 class _Gzipped(BaseHTTPRequestHandler):
     body = b""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "video/mp4")
         self.send_header("Content-Encoding", "gzip")  # whatever the client asked for

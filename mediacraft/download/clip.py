@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import DownloadError, ValidationError
+from ..media.output import BITEXACT, faststart_args
 from ..progress import LogHook
 from .options import DownloadOptions
-from .remux import BITEXACT, faststart_args, run_ffmpeg
+from .remux import run_ffmpeg
 from .tracks import Track
 
 SUFFIXES = {"mp4": ".mp4", "mkv": ".mkv", "m4a": ".m4a", "mp3": ".mp3"}

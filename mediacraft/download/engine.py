@@ -33,7 +33,7 @@ from .guard import check_url, guarded_session
 from .http import PART_NAME, DirectDownload, RemoteFile
 from .limits import DownloadLimits
 from .options import DownloadOptions
-from .remux import is_mp4, probe, probe_tracks, remux_to_mp4
+from .remux import is_mp4, remux_to_mp4
 from .sniff import media_suffix, what_it_is
 from .tracker import Tracker
 from .watchdog import SpeedFloor
@@ -136,6 +136,17 @@ def looks_like_page(head: bytes, content_type: str = "") -> bool:
         return True
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return text.startswith((b"<!doctype html", b"<html"))
+
+
+def _probe_result(path: Path, planned: list[dict] | None) -> Any:
+    """The result's duration, picture and tracks (one read of its header)."""
+    from ..exceptions import MediaError
+    from ..media.probe import probe_streams
+
+    try:
+        return probe_streams(path, planned)
+    except MediaError as exc:
+        raise DownloadError(f"The downloaded file is not playable media ({exc})") from exc
 
 
 def _preload() -> None:
@@ -278,24 +289,23 @@ def download(
                     output = output.with_suffix(suffix)
             outcome = None
         cancel.check()
-        info = probe(temp_output)
         planned = outcome.tracks if outcome else None
+        info = _probe_result(temp_output, planned)
         if kind == "direct":
             cut = whole_file_cut(options, info.duration)
         if needs_finish(options, cut):
             tracker.set_stage("remuxing")
             output = output_path(output, options)
-            has_audio = any(t["type"] == "audio" for t in probe_tracks(temp_output))
+            has_audio = any(t["type"] == "audio" for t in info.tracks)
             finished_temp = temp_output.with_name(temp_output.name + ".out")
             try:
                 finish(temp_output, finished_temp, options, cut, has_audio, cancel.event, log)
                 os.replace(finished_temp, temp_output)
             finally:
                 finished_temp.unlink(missing_ok=True)
-            info = probe(temp_output)
-            if options.audio_only or cut is not None:
-                planned = None
-        tracks = probe_tracks(temp_output, planned)
+            keep = planned if not (options.audio_only or cut is not None) else None
+            info = _probe_result(temp_output, keep)
+        tracks = info.tracks
         if choose_suffix and info.width is None and output.suffix.lower() == ".mp4":
             output = output.with_suffix(".m4a")  # no picture: an audio file
             log("The stream has no video: the result is an M4A audio file")

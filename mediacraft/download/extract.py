@@ -197,7 +197,7 @@ def extract(
                     outcome["info"] = ydl.extract_info(url, download=False, ie_key="Generic")
                 else:
                     outcome["info"] = ydl.extract_info(url, download=False)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as exc:
             outcome["error"] = exc
 
     worker = threading.Thread(target=run, name="extract", daemon=True)

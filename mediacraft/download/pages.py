@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import DownloadError
+from ..media.output import BITEXACT, faststart_args
 from ..progress import CancelToken, LogHook, ignore_log
 from .extract import Extracted, extract
 from .limits import DownloadLimits
 from .options import DownloadOptions
-from .remux import BITEXACT, faststart_args, probe, probe_tracks, run_ffmpeg
+from .remux import run_ffmpeg
 
 MANIFEST_PROTOCOLS = {"m3u8": "hls", "m3u8_native": "hls", "http_dash_segments": "dash"}
 DIRECT_PROTOCOLS = frozenset({"http", "https"})
@@ -74,7 +75,7 @@ def download_page(
     """
     log = log or ignore_log
     log("The link is a web page: looking for its video")
-    from .remux import ffmpeg_exe
+    from ..media.ffmpeg import ffmpeg_exe
 
     found = extract(url, options, limits, allowed_networks, log, cancel, ffmpeg=ffmpeg_exe(),
                     cookies=cookies)  # fmt: skip
@@ -110,8 +111,9 @@ def download_page(
         temp.unlink(missing_ok=True)
         for part in parts:
             part.unlink(missing_ok=True)
-    info = probe(output)
-    joined = _Joined(output, info, probe_tracks(output))
+    from ..media.probe import probe_streams
+
+    joined = _Joined(output, probe_streams(output))
     return joined, found
 
 
@@ -123,13 +125,13 @@ class _Joined:
     gaps: list[dict[str, Any]] = []
     live = None
 
-    def __init__(self, path: Path, info: Any, tracks: list[dict[str, Any]]) -> None:
+    def __init__(self, path: Path, info: Any) -> None:
         self.path = path
         self.size = path.stat().st_size
         self.duration = info.duration
         self.width = info.width
         self.height = info.height
-        self.tracks = tracks
+        self.tracks = list(info.tracks)
         self.files = [path]
 
 

@@ -18,7 +18,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _target(self, host: str, port: int) -> socket.socket | None:
@@ -30,7 +30,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return socket.create_connection((host, port), timeout=10)
 
-    def do_CONNECT(self) -> None:  # noqa: N802
+    def do_CONNECT(self) -> None:
         host, _, port = self.path.rpartition(":")
         upstream = self._target(host.strip("[]"), int(port))
         if upstream is None:
@@ -50,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 (upstream if sock is self.connection else self.connection).sendall(data)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         upstream = self._target(parts.hostname or "", parts.port or 80)
         if upstream is None:

@@ -85,6 +85,7 @@ def test_a_page_without_video_fails_saying_so(client, origin):
     created = client.post("/api/tasks/create", json={"task_type": "download", "url": url})
     done = finished(client, created.json["data"]["task_id"])
     assert done["status"] == "failed" and "No video found on this page" in done["error_message"]
+    assert done["error_reason"] == "no_video"  # the page's hint is chosen by it
 
 
 @pytest.mark.parametrize(

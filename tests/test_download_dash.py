@@ -187,9 +187,11 @@ def _video_set(extra: str = "") -> str:
 )
 def test_bad_manifests_are_refused_saying_why_and_leave_nothing(origin, tmp_path, text, message):
     url = serve_mpd(origin, text)
-    with pytest.raises(DownloadError, match=message):
+    with pytest.raises(DownloadError, match=message) as raised:
         download(url, tmp_path / "out" / "o.mp4", fast(), work_dir=tmp_path / "w",
                  allowed_networks=ALLOW)  # fmt: skip
+    if message == "protected by DRM":
+        assert raised.value.reason == "drm"
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     assert not origin.paths(suffix=".m4s")  # refused before any media was fetched
 

@@ -148,7 +148,8 @@ def choose(manifest: Manifest, options: DownloadOptions) -> tuple[list[tuple[str
             if rep.protected:
                 raise PlaylistError(
                     f"The stream is protected by DRM (ContentProtection on its {rep.kind} "
-                    "representations): it cannot be downloaded"
+                    "representations): it cannot be downloaded",
+                    reason="drm",
                 )
             tracks.setdefault(track_id, (kind, []))[1].append(rep)
             if period == periods[0]:

@@ -126,7 +126,10 @@ def _check_direct(head: bytes, body: Body | None) -> None:
     if not head:
         raise DownloadError("The link answered with an empty body, not a video")
     if media_suffix(head) is None:
-        raise DownloadError(f"The link is not a video: its first bytes are {what_it_is(head)}")
+        raise DownloadError(
+            f"The link is not a video: its first bytes are {what_it_is(head)}",
+            reason="not_a_video",
+        )
 
 
 def looks_like_page(head: bytes, content_type: str = "") -> bool:

@@ -231,7 +231,7 @@ def _explain(error: BaseException) -> DownloadError:
 
     cause = error.exc_info[1] if isinstance(error, YtdlpError) and error.exc_info else error
     if isinstance(cause, UnsupportedError) or "Unsupported URL" in str(error):
-        return DownloadError("No video found on this page")
+        return DownloadError("No video found on this page", reason="no_video")
     text = str(cause or error).replace("ERROR: ", "").strip()
     if "Requested format is not available" in text:
         return DownloadError("No video on the page matches the task's quality and audio_lang")
@@ -242,13 +242,13 @@ def _chosen(info: dict[str, Any], guard: _Guard, log: LogHook) -> Extracted:
     if info.get("_type") == "playlist":
         entries = [e for e in info.get("entries") or [] if e]
         if not entries:
-            raise DownloadError("No video found on this page")
+            raise DownloadError("No video found on this page", reason="no_video")
         log(f"The page has more than one video: downloading the first ({len(entries)} found)")
         info = entries[0]
     formats = list(info.get("requested_formats") or [])
     if not formats:
         if not info.get("url"):
-            raise DownloadError("No video found on this page")
+            raise DownloadError("No video found on this page", reason="no_video")
         formats = [info]
     title = str(info.get("title") or "video")
     extractor = str(info.get("extractor_key") or info.get("extractor") or "generic")

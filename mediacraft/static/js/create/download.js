@@ -3,7 +3,7 @@ import { $, MC, T, goToTasks, messageOf } from "./shared.js";
 
 /* --- download --------------------------------------------------------------------- */
 const dlForm = $("download-form");
-dlForm.addEventListener("submit", function (event) {
+dlForm.addEventListener("submit", async function (event) {
   event.preventDefault();
   const message = messageOf(dlForm);
   const url = $("dl-url").value.trim();
@@ -37,23 +37,16 @@ dlForm.addEventListener("submit", function (event) {
   MC.showMessage(message, T.creating, "info");
   // The cookies file is read here and sent as the task's cookies (never a form upload).
   const cookiesFile = $("dl-cookies").files[0];
-  const ready = cookiesFile
-    ? cookiesFile.text().then(function (text) {
-        payload.cookies = text;
-        return payload;
-      })
-    : Promise.resolve(payload);
-  ready.then(function (body) {
-    return MC.api("POST", "/api/tasks/create", body);
-  }).then(
-    function (data) {
-      MC.showMessage(message, T.created, "success");
-      goToTasks(data.task_id);
-    },
-    function (error) {
-      MC.setBusy(button, false);
-      MC.showError(message, error);
-    }
-  );
+  let data;
+  try {
+    if (cookiesFile) payload.cookies = await cookiesFile.text();
+    data = await MC.api("POST", "/api/tasks/create", payload);
+  } catch (error) {
+    MC.setBusy(button, false);
+    MC.showError(message, error);
+    return;
+  }
+  MC.showMessage(message, T.created, "success");
+  goToTasks(data.task_id);
 });
 

@@ -37,6 +37,7 @@ REASONS: dict[str, str] = {
     "not_live": "stopping something that is not a live recording",
     "download_failed": "a download failed for another reason",
     "not_a_video": "an input is not a usable video",
+    "no_video": "a web page on which no video was found",
     "media_failed": "ffmpeg (or the decoder) failed on the input",
     "no_regions": "a watermark removal without a region",
     "too_few_clips": "a merge with fewer than two clips",

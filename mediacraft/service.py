@@ -75,18 +75,28 @@ class TaskService:
         self.ensure_user(user_id)
         self.storage.create_task(task, task_limits(self.config))
         processor = get_processor(task.task_type)
+        try:
+            processor.store_private(task, payload, self.config)
+        except BaseException:
+            self._forget_new(task)
+            raise
         if not processor.needs_upload:
             try:
                 self.storage.enqueue([task.task_id], queue_limits(self.config), _waiting)
             except BaseException:  # refused (queue full) or not saved (disk): leave nothing
-                try:
-                    self.storage.delete_task(task.task_id)
-                except Exception:  # the original error is the one to answer
-                    log.exception("Could not remove task %s", task.task_id)
+                self._forget_new(task)
                 raise
             self.wake()
             task = self.storage.get_task(task.task_id) or task
         return task
+
+    def _forget_new(self, task: Task) -> None:
+        """Remove a task that could not be queued, and any file it already had."""
+        try:
+            self.storage.delete_task(task.task_id)
+            TaskPaths.of(self.config.data_dir, task).remove_all()
+        except Exception:  # the original error is the one to answer
+            log.exception("Could not remove task %s", task.task_id)
 
     def build(self, user_id: str, payload: dict[str, Any]) -> Task:
         """Validate a creation payload into an unsaved Task."""

@@ -1,6 +1,9 @@
 """``mediacraft download URL -o out.mp4``: one download with its progress on stderr (--json:
 JSON lines on stdout).
 
+The result's suffix follows what was written: ``--container``, ``.m4a`` for a
+stream without picture, a file's own container when its codecs do not fit MP4.
+
 Work files live beside the output (``.out.mp4.download/``), so running the
 same command again after an interruption or a crash resumes it.
 """
@@ -14,7 +17,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..download import DownloadLimits, DownloadOptions, download, parse_rate, politeness
-from ..download.options import PROFILES
+from ..download.cookies import load_for
+from ..download.options import CONTAINERS, PROFILES, parse_time
 from ..exceptions import MediaCraftError, ValidationError
 from ..humanize import human_bytes
 from .live import DownloadView, JsonLines, download_view
@@ -23,10 +27,11 @@ from .live import DownloadView, JsonLines, download_view
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "download",
-        help="download an HLS stream or a video file to MP4",
-        description="Download an HLS (M3U8) stream or a direct video file to an MP4 file.",
+        help="download a page's video, an HLS or DASH stream, or a video file",
+        description="Download a web page's video, an HLS (M3U8) or DASH (MPD) stream, or a "
+        "direct video file, to MP4 (or the --container asked for).",
     )
-    parser.add_argument("url", help="http(s) URL of an HLS playlist or a video file")
+    parser.add_argument("url", help="http(s) URL of a page, a playlist or manifest, or a file")
     parser.add_argument("-o", "--output", required=True, type=Path, help="the MP4 to write")
     parser.add_argument("--quality", default=None, help="best (default), worst, 720p, or bits/s")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
@@ -47,8 +52,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="audio rendition: a language such as en, or all (default: the stream's default)",
     )  # fmt: skip
     parser.add_argument(
-        "--subtitles", default=None, help="none (default), all, or a language such as en"
-    )
+        "--subtitles", "--subs", dest="subtitles", default=None,
+        help="none (default), all, or a language such as en",
+    )  # fmt: skip
+    parser.add_argument(
+        "--container", choices=CONTAINERS, default=None,
+        help="mp4 (default), mkv, m4a (audio, copied) or mp3 (audio, re-encoded)",
+    )  # fmt: skip
+    parser.add_argument("--start", default=None, help="start of a time range: seconds or hh:mm:ss")
+    parser.add_argument("--end", default=None, help="end of a time range: seconds or hh:mm:ss")
+    parser.add_argument(
+        "--precise-cut", action="store_true",
+        help="cut the time range at the exact frames (re-encodes), not at keyframes",
+    )  # fmt: skip
+    parser.add_argument("--cookies", type=Path, default=None, metavar="FILE",
+                        help="a Netscape cookies.txt; only the link's host gets its cookies")
+    parser.add_argument("--user-agent", default=None, help="the User-Agent of every request")
+    parser.add_argument("--referer", default=None, help="the Referer of every request")
     parser.add_argument(
         "--split-discontinuities", action="store_true",
         help="write each discontinuity group as its own file instead of joining them",
@@ -102,6 +122,12 @@ def build_options(args: argparse.Namespace, limits: DownloadLimits) -> DownloadO
         audio_lang=args.audio_lang,
         subtitles=args.subtitles,
         split_discontinuities=args.split_discontinuities or None,
+        container=args.container,
+        start=parse_time(args.start, "--start"),
+        end=parse_time(args.end, "--end"),
+        precise_cut=args.precise_cut or None,
+        user_agent=args.user_agent,
+        referer=args.referer,
     )
 
 
@@ -120,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
         options = build_options(args, limits)
         allowed = tuple(config.allowed_networks) + tuple(args.allow_network)
         output: Path = args.output
+        cookies = None
+        if args.cookies is not None:
+            cookies = load_for(args.cookies.read_text(encoding="utf-8", errors="replace"),
+                               args.url)  # fmt: skip
         work_dir = output.with_name(f".{output.name}.download")
         bar = download_view(sys.stderr, sys.stdout, quiet=args.quiet, as_json=args.json)
         result = download(
@@ -132,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
             allowed_networks=allowed,
             limits=limits,
             log=_print_log if args.verbose else None,
+            choose_suffix=True,
+            cookies=cookies,
         )
         shutil.rmtree(work_dir, ignore_errors=True)
     except KeyboardInterrupt:

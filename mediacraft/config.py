@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 PREFIX = "MEDIACRAFT_"
+ENGINES = ("builtin", "aria2", "auto")  # MEDIACRAFT_DOWNLOAD_ENGINE
 
 
 def _parse_bool(value: str) -> bool:
@@ -74,6 +75,9 @@ class Config:
     max_task_seconds: int = 6 * 3600  # one attempt of any task
     processing_time_factor: float = 10.0  # watermark/merge: seconds per second of input
     min_free_mb: int = 512  # below: /healthz 503, no new task starts, uploads refused
+    # --- the aria2 engine for direct files
+    download_engine: str = "builtin"  # builtin | aria2 | auto (aria2 when it starts)
+    aria2c: str = ""  # path of the aria2c binary; empty: found on PATH
     # --- the HTTP server
     trusted_hosts: tuple[str, ...] = ()  # Host names served; empty: the bind address, localhost
     gunicorn_threads: int = 0  # set by gunicorn.conf.py: request threads per process
@@ -113,6 +117,11 @@ class Config:
             raise ValueError(
                 f"{PREFIX}LOWEST_SPEED_KB ({self.lowest_speed_kb}) must not be above "
                 f"{PREFIX}MIN_LIMIT_RATE_KB ({self.min_limit_rate_kb})"
+            )
+        if self.download_engine not in ENGINES:
+            raise ValueError(
+                f"{PREFIX}DOWNLOAD_ENGINE must be one of {', '.join(ENGINES)}, "
+                f"not {self.download_engine!r}"
             )
         if self.storage not in {"file", "sqlite"}:
             raise ValueError(f"{PREFIX}STORAGE must be 'file' or 'sqlite', not {self.storage!r}")

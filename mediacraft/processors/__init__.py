@@ -13,6 +13,7 @@ BUILTIN_MODULES = (
     "mediacraft.processors.download",
     "mediacraft.processors.watermark",
     "mediacraft.processors.merge",
+    "mediacraft.processors.jianying",
 )
 
 

@@ -175,7 +175,8 @@ def _integer(
 ) -> int:
     value = raw.get(key, canvas.get(key, default))
     low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole:
         raise ValidationError(f"draft_config.{key} must be a whole number")
     if not low <= int(value) <= high:
         raise ValidationError(f"draft_config.{key} must be between {low} and {high}")

@@ -265,3 +265,24 @@ def test_cancel_through_the_existing_route(client, origin) -> None:  # noqa: ANN
     wait_for(lambda: seed_task(client, task_id)["status"] == "downloading", timeout=30)
     assert client.post(f"/api/tasks/{task_id}/cancel").status_code == 200
     assert finished(client, task_id)["status"] == "cancelled"
+
+
+def test_materials_together_must_fit_the_visitors_quota(app_config, tmp_path) -> None:  # noqa: ANN001
+    from mediacraft import create_app
+
+    app_config["user_quota_mb"] = 1
+    application = create_app(app_config)
+    client = application.test_client()
+    try:
+        with Origin() as server:
+            # each fits the quota alone (0.6 MB), the three together do not
+            urls = [server.add_file(f"p{i}.mp4", os.urandom(600 * 1024)) for i in range(3)]
+            body = {"materials": {"videos": urls}, "draft_config": {"drafts_root": "/d"}}
+            task_id = client.post("/api/tasks/submit", json=body).json["data"]["task_id"]
+            done = finished(client, task_id)
+        assert done["status"] == "failed"
+        assert "storage quota" in done["error_message"], done["error_message"]
+        assert files_under(app_config["data_dir"] / "results") == []
+    finally:
+        application.extensions["mediacraft"].queue.shutdown(timeout=5)
+        application.extensions["mediacraft"].storage.close()

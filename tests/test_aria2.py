@@ -151,7 +151,7 @@ def test_killed_daemon_is_restarted_and_the_download_resumes(daemon, origin, tmp
     def run() -> None:
         try:
             result["path"] = fetch(daemon, url, tmp_path / "w")
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             result["error"] = exc
 
     worker = threading.Thread(target=run)

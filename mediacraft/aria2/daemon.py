@@ -325,8 +325,18 @@ def daemon_for(data_dir: Path, binary: str = "") -> Aria2Daemon:
         return daemon
 
 
+_stop_at_exit = [True]
+
+
+def leave_running_at_exit() -> None:
+    """A gunicorn worker's daemon outlives the worker: the master stops it (``on_exit``)."""
+    _stop_at_exit[0] = False
+
+
 def stop_started_daemons() -> None:
     """At exit: stop the daemons this process started (the app's shutdown)."""
+    if not _stop_at_exit[0]:
+        return
     with _daemons_guard:
         daemons = list(_daemons.values())
     for daemon in daemons:
@@ -336,4 +346,19 @@ def stop_started_daemons() -> None:
 
 atexit.register(stop_started_daemons)
 
-__all__ = ["Aria2Daemon", "Aria2Unavailable", "Endpoint", "daemon_for", "find_binary"]
+def stop_daemon_of(data_dir: Path) -> None:
+    """Stop the data directory's daemon if one runs (the app's shutdown, any process)."""
+    state = Path(data_dir).resolve() / "aria2" / "daemon.json"
+    if state.exists():
+        daemon_for(data_dir).stop()
+
+
+__all__ = [
+    "Aria2Daemon",
+    "Aria2Unavailable",
+    "Endpoint",
+    "daemon_for",
+    "find_binary",
+    "leave_running_at_exit",
+    "stop_daemon_of",
+]

@@ -63,8 +63,9 @@
     if (completed && !shownResult) {
       shownResult = true;
       var video = $("t-video");
-      video.src = task.download_url;
       var r = task.result || {};
+      if (r.draft) video.hidden = true; // a zip of a JianYing draft: nothing to play
+      else video.src = task.download_url;
       var info = [];
       if (r.width) info.push(r.width + "×" + r.height);
       if (r.duration) info.push(MC.formatDuration(r.duration));
@@ -73,6 +74,7 @@
       showTracks(r);
       $("t-result").hidden = false;
     }
+    document.dispatchEvent(new CustomEvent("mc:task", { detail: task })); // type-specific panels
     $("t-stop").hidden = !live;
     $("t-cancel").hidden = MC.isTerminal(task.status);
     $("t-retry").hidden = !(task.status === "failed" || task.status === "cancelled");

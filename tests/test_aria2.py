@@ -249,3 +249,34 @@ def test_daemon_that_will_not_start_falls_back(tmp_path):
                          task_log=lines.append)  # fmt: skip
     assert hook is None and "did not start" in lines[0]
     assert time.monotonic() - started < 30
+
+
+def test_cli_download_and_batch_use_aria2(origin, tmp_path):
+    video = make_video(tmp_path / "src.mp4", seconds=1.0)
+    url = origin.add_file("clip.mp4", video.read_bytes())
+    origin.add_file("again.mp4", video.read_bytes())
+    env = {**os.environ, "MEDIACRAFT_DATA_DIR": str(tmp_path / "data")}
+    out = tmp_path / "one.mp4"
+    done = subprocess.run(
+        [sys.executable, "-m", "mediacraft.cli", "download", url, "-o", str(out), "-q", "-v",
+         "--engine", "aria2", "--allow-network", "127.0.0.1"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "aria2c: downloading" in done.stderr and out.read_bytes() == video.read_bytes()
+    listing = tmp_path / "urls.txt"
+    listing.write_text(f"{url}\n{origin.url('again.mp4')}\n")
+    batch = subprocess.run(
+        [sys.executable, "-m", "mediacraft.cli", "batch", "--url-list", str(listing),
+         "--output", str(tmp_path / "batch"), "--engine", "aria2", "-q",
+         "--allow-network", "127.0.0.1"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert batch.returncode == 0, batch.stderr
+    results = sorted((tmp_path / "batch").glob("*.mp4"))
+    assert len(results) == 2 and all(p.read_bytes() == video.read_bytes() for p in results)
+    # aria2c fetched every file (it sends Want-Digest; requests does not)
+    by_aria2 = {e.path for e in origin.log if "Want-Digest" in e.headers}
+    assert by_aria2 == {"/clip.mp4", "/again.mp4"}
+    # each command started a daemon of its own and stopped it when it ended
+    assert not (tmp_path / "data" / "aria2" / "daemon.json").exists()

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..atomic import write_json_atomic
 from ..download import DownloadLimits, DownloadOptions, download
+from ..download.engine import DirectFetch
 from ..exceptions import Cancelled, Interrupted, MediaCraftError, ValidationError
 from ..progress import CancelToken, Progress
 from ..tasks import utcnow
@@ -58,6 +59,7 @@ class Batch:
         self.regions: list[list[int]] = []
         self.allowed: tuple[str, ...] = ()
         self.limits: DownloadLimits | None = None  # the server's caps, from the environment
+        self.direct: DirectFetch | None = None  # aria2c for direct files (--engine)
         self.finished_at: str | None = None
 
     # -- persistence ------------------------------------------------------------------------
@@ -282,6 +284,7 @@ class Batch:
                 cancel=token,
                 allowed_networks=self.allowed,
                 limits=self.limits,
+                direct=self.direct,
             )
             shutil.rmtree(work_dir, ignore_errors=True)
             size, duration = result.size, result.duration

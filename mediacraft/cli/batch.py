@@ -43,10 +43,11 @@ from ..batchrun import (
     report_table,
     summary_line,
 )
-from ..config import Config
+from ..config import ENGINES, Config
 from ..download import DownloadLimits, DownloadOptions, politeness
 from ..download.options import PROFILES
 from ..exceptions import ValidationError
+from .download import engine_for
 
 TASKS = ("download", "remux", "watermark_removal")
 
@@ -113,6 +114,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-host-connections", type=int, default=None, metavar="N",
                         help="concurrent requests to one host over all items "
                         "(default MEDIACRAFT_PER_HOST_CONNECTIONS or 16)")  # fmt: skip
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="direct files: builtin, aria2 or auto "
+                        "(default MEDIACRAFT_DOWNLOAD_ENGINE or builtin)")  # fmt: skip
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log every step")
@@ -173,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
         config = Config.from_env()
         batch.allowed = tuple(config.allowed_networks) + tuple(args.allow_network)
         batch.limits = DownloadLimits.from_config(config, visitor=False)
+        if not args.dry_run:
+            batch.direct = engine_for(args.engine or config.download_engine, config,
+                                      options, batch.allowed)  # fmt: skip
     except ValueError as exc:
         print(f"mediacraft batch: error: {exc}", file=sys.stderr)
         return 2

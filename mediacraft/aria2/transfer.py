@@ -33,7 +33,7 @@ from .proxy import GuardProxy, Ticket, guard_proxy
 
 PART_NAME = "aria2.part"
 STATE_NAME = "aria2.json"
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.1
 STATUS_KEYS = ["gid", "status", "totalLength", "completedLength", "downloadSpeed",
                "connections", "errorCode", "errorMessage"]  # fmt: skip
 GID_NOT_FOUND = 1  # aria2's JSON-RPC error code for an unknown GID
@@ -82,7 +82,7 @@ class Aria2Direct:
             fetcher.budget.check(size)
         tracker.set_stage("downloading")
         try:
-            self._add(gid, url, work_dir, proxy, ticket)
+            self._attach(gid, url, work_dir, proxy, ticket)
             self.log(f"aria2c: downloading with up to {self._connections()} connections")
             while True:
                 if cancel.is_set:
@@ -104,6 +104,24 @@ class Aria2Direct:
     # --- steps ------------------------------------------------------------------
     def _connections(self) -> int:
         return max(1, min(16, self.options.connections))
+
+    def _attach(
+        self, gid: str, url: str, work_dir: Path, proxy: GuardProxy, ticket: Ticket
+    ) -> None:
+        """Go on with ``gid`` if aria2c holds it unfinished (its session brought it back
+        after a restart), through this process's proxy; else add it (from the control file).
+        """
+        client = self.daemon.client()
+        try:
+            state = client.tell_status(gid, ["status"]).get("status")
+        except aria2p.ClientException:
+            state = None
+        if state in ("active", "waiting", "paused"):
+            client.change_option(gid, proxy.options(ticket))  # aria2c restarts its connections
+            if state == "paused":
+                client.unpause(gid)
+            return
+        self._add(gid, url, work_dir, proxy, ticket)
 
     def _add(
         self, gid: str, url: str, work_dir: Path, proxy: GuardProxy, ticket: Ticket
@@ -165,7 +183,7 @@ class Aria2Direct:
         except requests.RequestException:
             self.daemon.ensure_running()  # it died: start it again (or attach to the new one)
         self.log("aria2c restarted: resuming the download from its control file")
-        self._add(gid, url, work_dir, proxy, ticket)
+        self._attach(gid, url, work_dir, proxy, ticket)
         return None
 
     def _progress(

@@ -280,3 +280,37 @@ def test_cli_download_and_batch_use_aria2(origin, tmp_path):
     assert by_aria2 == {"/clip.mp4", "/again.mp4"}
     # each command started a daemon of its own and stopped it when it ended
     assert not (tmp_path / "data" / "aria2" / "daemon.json").exists()
+
+
+def test_guard_proxy_serves_only_a_live_downloads_tunnels(origin):
+    import base64
+    import socket
+
+    from mediacraft.aria2.proxy import GuardProxy
+
+    proxy = GuardProxy()
+    ticket = proxy.ticket(ALLOWED)
+
+    def ask(request: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            sock.sendall(request)
+            return sock.recv(200)
+
+    target = f"127.0.0.1:{origin.port}".encode()
+    auth = base64.b64encode(ticket.token.encode() + b":x")
+    wrong = base64.b64encode(b"guess:x")
+    try:
+        assert ask(b"CONNECT " + target + b" HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 407")
+        assert ask(b"CONNECT " + target + b" HTTP/1.1\r\nProxy-Authorization: Basic "
+                   + wrong + b"\r\n\r\n").startswith(b"HTTP/1.1 407")  # fmt: skip
+        assert ask(b"GET http://" + target + b"/ HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 405")
+        inside = b"CONNECT 10.0.0.1:80 HTTP/1.1\r\nProxy-Authorization: Basic " + auth
+        assert ask(inside + b"\r\n\r\n").startswith(b"HTTP/1.1 403")
+        assert "10.0.0.1" in ticket.refusals[-1]
+        good = b"CONNECT " + target + b" HTTP/1.1\r\nProxy-Authorization: Basic " + auth
+        assert ask(good + b"\r\n\r\n").startswith(b"HTTP/1.1 200")
+        proxy.release(ticket)
+        assert ask(good + b"\r\n\r\n").startswith(b"HTTP/1.1 407")
+        assert origin.accepted == 1  # only the tunnel of the live download connected
+    finally:
+        proxy.stop()

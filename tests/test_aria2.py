@@ -117,6 +117,7 @@ def test_daemon_files_are_private_and_shared_by_processes(daemon, tmp_path):
 
 def test_direct_file_is_byte_identical_with_several_connections(daemon, origin, tmp_path):
     data = os.urandom(6 * MiB + 123)
+    origin.bandwidth = 4 * MiB  # long enough for progress reports while the connections run
     url = origin.add_file("big.bin", data)
     reports: list[Progress] = []
     path = fetch(daemon, url, tmp_path / "w", reports=reports)

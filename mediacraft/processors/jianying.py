@@ -111,6 +111,9 @@ class JianyingDraftProcessor(Processor):
 
         try:
             materials = fetcher.fetch_all(spec.materials, ctx.cancel, report)
+            if latest.get("materials"):  # every file is in: nothing is moving any more
+                latest["materials"] = {**latest["materials"], "download_speed": 0,
+                                       "eta_seconds": 0}  # fmt: skip
             ctx.cancel.check()
             ctx.report(Progress(stage="building", percent=92.0, **latest))
             folder = folder_name(spec.config.name)

@@ -115,6 +115,7 @@ def test_draft_from_three_videos_and_one_audio(engine, client, origin, media) ->
     progress = done["progress"]
     assert progress["total_files"] == 4 and progress["completed_files"] == 4
     assert progress["failed_files"] == 0 and progress["progress_percent"] == 100
+    assert progress["download_speed"] == 0 and progress["eta_seconds"] == 0
     sizes = sum(p.stat().st_size for p in media.values())
     assert progress["total_size"] == progress["downloaded_size"] == sizes
     assert [f["status"] for f in done["files"]] == ["completed"] * 4

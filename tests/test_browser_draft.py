@@ -67,7 +67,7 @@ def test_draft_tab_builds_a_draft_and_shows_each_file(browser, server, origin) -
         page.goto(f"{server.url}/?lang={lang}#draft")
         if lang == "zh":
             assert page.get_by_role("tab", name="剪映草稿").get_attribute("aria-selected") == "true"
-            page.get_by_label("视频链接，每行一个，按顺序").fill(
+            page.get_by_label("视频：每行一个链接，按顺序").fill(
                 origin.url("c1.mp4") + "\n" + origin.url("c2.mp4")
             )
             page.get_by_label("画布宽度（像素）").fill("720")
@@ -75,7 +75,7 @@ def test_draft_tab_builds_a_draft_and_shows_each_file(browser, server, origin) -
             page.get_by_label("帧率（fps）").fill("24")
             page.get_by_role("button", name="生成草稿").click()
         else:
-            page.get_by_label("Video links, one per line, in order").fill(origin.url("c2.mp4"))
+            page.get_by_label("Videos: one link per line, in order").fill(origin.url("c2.mp4"))
             page.get_by_label("Canvas width (pixels)").fill("0")
             page.get_by_role("button", name="Build the draft").click()
             message = page.locator("#draft-form .message.error")

@@ -57,7 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         yield app
 
 
-def test_draft_tab_builds_a_draft_and_shows_each_file(browser, server, origin) -> None:  # noqa: ANN001
+def test_draft_tab_builds_a_draft_and_shows_each_file(browser, server, origin) -> None:
     for locale, lang in (("zh-CN", "zh"), ("en-US", "en")):
         context = browser.new_context(viewport=DESKTOP, locale=locale)
         context.set_default_timeout(TIMEOUT_MS)
@@ -104,7 +104,7 @@ def test_draft_tab_builds_a_draft_and_shows_each_file(browser, server, origin) -
         context.close()
 
 
-def test_two_workers_share_one_aria2c_and_stop_it_with_the_server(server) -> None:  # noqa: ANN001
+def test_two_workers_share_one_aria2c_and_stop_it_with_the_server(server) -> None:
     state = json.loads(Path(server.data_dir / "aria2" / "daemon.json").read_text())
     pid = state["pid"]
     assert process_alive(pid)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mediacraft.aria2 import daemon_for, find_binary
-from mediacraft.download.remux import probe
+from mediacraft.media.probe import probe_streams as probe
 from tests.support.api import assert_error, fetch, files_under
 from tests.support.media import FFMPEG, make_video
 from tests.support.origin import Origin
@@ -29,7 +29,7 @@ DURATIONS = (1.0, 1.5, 2.0)
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory) -> dict[str, Path]:  # noqa: ANN001
+def media(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("materials")
     files = {
         f"clip{i}.mp4": make_video(root / f"clip{i}.mp4", seconds=s, size="160x120")
@@ -68,13 +68,13 @@ def submission(origin: Origin, **draft: object) -> dict:
     }
 
 
-def seed_task(client, task_id: str) -> dict:  # noqa: ANN001
+def seed_task(client, task_id: str) -> dict:
     response = client.get(f"/api/tasks/{task_id}")
     assert response.status_code == 200, response.json
     return response.json["data"]
 
 
-def finished(client, task_id: str, timeout: float = 120) -> dict:  # noqa: ANN001
+def finished(client, task_id: str, timeout: float = 120) -> dict:
     return wait_for(
         lambda: (t := seed_task(client, task_id))["status"] in {"completed", "failed", "cancelled"}
         and t,
@@ -82,7 +82,7 @@ def finished(client, task_id: str, timeout: float = 120) -> dict:  # noqa: ANN00
     )
 
 
-def read_zip(client, task_id: str) -> zipfile.ZipFile:  # noqa: ANN001
+def read_zip(client, task_id: str) -> zipfile.ZipFile:
     response, payload = fetch(client, f"/api/tasks/{task_id}/download")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/zip"
@@ -94,7 +94,7 @@ def microseconds(path: Path) -> int:
 
 
 @pytest.fixture(params=["builtin", "aria2"])
-def engine(request, app_config) -> Iterator[str]:  # noqa: ANN001
+def engine(request, app_config) -> Iterator[str]:
     if request.param == "aria2" and find_binary() is None:
         if os.environ.get("CI"):
             pytest.fail("aria2c is not installed (.ci/run installs it)")
@@ -104,7 +104,7 @@ def engine(request, app_config) -> Iterator[str]:  # noqa: ANN001
     daemon_for(app_config["data_dir"]).stop()
 
 
-def test_draft_from_three_videos_and_one_audio(engine, client, origin, media) -> None:  # noqa: ANN001
+def test_draft_from_three_videos_and_one_audio(engine, client, origin, media) -> None:
     answer = client.post("/api/tasks/submit", json=submission(origin))
     assert answer.status_code == 200, answer.json
     task_id = answer.json["data"]["task_id"]
@@ -152,7 +152,7 @@ def test_draft_from_three_videos_and_one_audio(engine, client, origin, media) ->
     assert meta["draft_root_path"] == ROOT and meta["draft_name"] == "Holiday cut"
 
 
-def test_pyjianyingdraft_loads_the_draft_back(client, origin, tmp_path) -> None:  # noqa: ANN001
+def test_pyjianyingdraft_loads_the_draft_back(client, origin, tmp_path) -> None:
     body = submission(origin, drafts_root="/home/me/JianyingPro/drafts", name="Back")
     task_id = client.post("/api/tasks/submit", json=body).json["data"]["task_id"]
     assert finished(client, task_id)["status"] == "completed"
@@ -167,7 +167,7 @@ def test_pyjianyingdraft_loads_the_draft_back(client, origin, tmp_path) -> None:
     ] * 3
 
 
-def test_failed_material_fails_the_task_naming_it(client, app, origin) -> None:  # noqa: ANN001
+def test_failed_material_fails_the_task_naming_it(client, app, origin) -> None:
     body = submission(origin)
     body["materials"]["videos"][1] = origin.url("missing.mp4")
     task_id = client.post("/api/tasks/submit", json=body).json["data"]["task_id"]
@@ -180,7 +180,7 @@ def test_failed_material_fails_the_task_naming_it(client, app, origin) -> None: 
     assert client.get(f"/api/tasks/{task_id}/download").status_code == 404
 
 
-def test_materials_from_the_visitors_own_tasks(client, other_client, origin, media) -> None:  # noqa: ANN001
+def test_materials_from_the_visitors_own_tasks(client, other_client, origin, media) -> None:
     body = {"task_type": "download", "url": origin.url("clip3.mp4")}
     created = client.post("/api/tasks/create", json=body)
     first = created.json["data"]["task_id"]
@@ -221,7 +221,7 @@ def test_materials_from_the_visitors_own_tasks(client, other_client, origin, med
         ({"ruleGroup": "x"}, "ruleGroup"),
     ],
 )
-def test_bad_input_is_a_400_naming_the_field(client, app, origin, change, field) -> None:  # noqa: ANN001
+def test_bad_input_is_a_400_naming_the_field(client, app, origin, change, field) -> None:
     body = {**submission(origin), **change}
     assert_error(client.post("/api/tasks/submit", json=body), 400, field)
     assert client.get("/api/tasks").json["data"]["tasks"] == []
@@ -230,7 +230,7 @@ def test_bad_input_is_a_400_naming_the_field(client, app, origin, change, field)
     assert origin.log == []
 
 
-def test_create_api_takes_the_same_task(client, origin) -> None:  # noqa: ANN001
+def test_create_api_takes_the_same_task(client, origin) -> None:
     seed = submission(origin)
     body = {"task_type": "jianying_draft", "materials": seed["materials"],
             "draft_config": {"canvas_width": 640, "canvas_height": 360, "fps": 25,
@@ -244,7 +244,7 @@ def test_create_api_takes_the_same_task(client, origin) -> None:  # noqa: ANN001
     assert done["draft_path"] == "/srv/drafts/MediaCraft draft"
 
 
-def test_listing_and_statuses_in_the_seed_shape(client, other_client, origin) -> None:  # noqa: ANN001
+def test_listing_and_statuses_in_the_seed_shape(client, other_client, origin) -> None:
     task_id = client.post("/api/tasks/submit", json=submission(origin)).json["data"]["task_id"]
     finished(client, task_id)
     listed = client.get("/api/tasks?status=completed&limit=5").json["data"]
@@ -260,7 +260,7 @@ def test_listing_and_statuses_in_the_seed_shape(client, other_client, origin) ->
     assert client.get("/api/tasks/not-a-uuid").status_code == 405  # as before: DELETE only
 
 
-def test_cancel_through_the_existing_route(client, origin) -> None:  # noqa: ANN001
+def test_cancel_through_the_existing_route(client, origin) -> None:
     origin.bandwidth = 64 * 1024
     task_id = client.post("/api/tasks/submit", json=submission(origin)).json["data"]["task_id"]
     wait_for(lambda: seed_task(client, task_id)["status"] == "downloading", timeout=30)
@@ -268,7 +268,7 @@ def test_cancel_through_the_existing_route(client, origin) -> None:  # noqa: ANN
     assert finished(client, task_id)["status"] == "cancelled"
 
 
-def test_materials_together_must_fit_the_visitors_quota(app_config, tmp_path) -> None:  # noqa: ANN001
+def test_materials_together_must_fit_the_visitors_quota(app_config, tmp_path) -> None:
     from mediacraft import create_app
 
     app_config["user_quota_mb"] = 1

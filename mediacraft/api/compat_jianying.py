@@ -26,8 +26,8 @@ from typing import Any
 from flask import Blueprint, current_app, g, request
 
 from ..exceptions import ValidationError
+from ..model import Task, TaskStatus
 from ..storage import TaskQuery
-from ..tasks import Task, TaskStatus
 from .envelope import envelope, json_body
 
 bp = Blueprint("compat_jianying_api", __name__, url_prefix="/api/tasks")
@@ -37,7 +37,7 @@ DOWNLOADING_STAGES = {"", "connecting", "downloading", "waiting"}
 MAX_LIMIT = 100
 
 
-def _service():  # noqa: ANN202
+def _service():
     return current_app.extensions["mediacraft"].service
 
 
@@ -75,7 +75,7 @@ def seed_task(task: Task) -> dict[str, Any]:
 
 
 @bp.post("/submit")
-def submit():  # noqa: ANN201
+def submit():
     body = json_body()
     payload: dict[str, Any] = {
         "task_type": "jianying_draft",
@@ -99,12 +99,12 @@ def submit():  # noqa: ANN201
 
 
 @bp.get("/<uuid:task_id>")
-def show(task_id: object):  # noqa: ANN201
+def show(task_id: object):
     return envelope(seed_task(_service().get_owned(g.user_id, str(task_id))))
 
 
 @bp.get("")
-def listing():  # noqa: ANN201
+def listing():
     wanted = request.args.get("status", "")
     if wanted and wanted not in SEED_STATUSES:
         raise ValidationError(f"status must be one of {', '.join(SEED_STATUSES)}")

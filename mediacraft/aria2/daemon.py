@@ -56,7 +56,7 @@ class Aria2Unavailable(MediaCraftError):
     """aria2c is missing or does not start; callers fall back to the built-in engine."""
 
     status = 503
-    reason = "aria2_unavailable"
+    reason = "unavailable"
 
 
 @dataclass(frozen=True)

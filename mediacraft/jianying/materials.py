@@ -26,8 +26,8 @@ from typing import Any
 from ..atomic import write_json_atomic
 from ..download import DownloadLimits, DownloadOptions, download
 from ..download.engine import DirectFetch
-from ..download.remux import probe
 from ..exceptions import Cancelled, Interrupted, MediaCraftError, MediaError, QuotaExceeded
+from ..media.probe import probe_streams as probe
 from ..progress import CancelToken, LogHook, Progress, ProgressHook, SpeedMeter
 from .builder import Material
 from .spec import MaterialRef
@@ -256,9 +256,10 @@ def _named(ref: MaterialRef, exc: MediaCraftError) -> MediaCraftError:
     message = f"The {ref.label} ({ref.source[:200]}) failed: {exc.message}"
     try:
         named = type(exc)(message)
-    except TypeError:
+    except TypeError:  # a constructor that wants more than the message
         named = MediaCraftError(message)
         named.status = exc.status
+    named.reason = exc.reason
     return named
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..download.guard import check_url, precheck_url
 from ..exceptions import DownloadError, ValidationError
-from ..tasks import is_uuid
+from ..model import is_uuid
 
 KINDS = ("videos", "audios")
 MAX_URL_LENGTH = 4096

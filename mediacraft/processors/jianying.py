@@ -22,10 +22,10 @@ from ..exceptions import Interrupted, MediaCraftError, ValidationError
 from ..jianying.builder import build_draft, zip_draft
 from ..jianying.materials import MEDIA_SUFFIXES, MaterialFetcher
 from ..jianying.spec import DraftSpec, folder_name, parse_spec
+from ..model import Task, is_uuid
 from ..paths import TaskPaths
 from ..progress import Progress
 from ..tasklog import TaskLog
-from ..tasks import Task, is_uuid
 from . import register
 from .base import JobContext, Processor
 from .download import direct_fetcher, task_limits

@@ -174,6 +174,7 @@ def test_failed_material_fails_the_task_naming_it(client, app, origin) -> None:
     done = finished(client, task_id)
     assert done["status"] == "failed"
     assert "video 2" in done["error_message"] and "missing.mp4" in done["error_message"]
+    assert done["error_reason"] == "http_error"
     assert done["download_url"] is None
     results = app.extensions["mediacraft"].config.data_dir / "results"
     assert files_under(results) == []

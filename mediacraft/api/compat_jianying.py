@@ -65,6 +65,7 @@ def seed_task(task: Task) -> dict[str, Any]:
         "files": detail.get("files"),
         "draft_path": draft.get("path"),
         "error_message": task.error_message,
+        "error_reason": task.error_reason,
         "created_at": task.created_at,
         "updated_at": task.updated_at,
         "completed_at": task.completed_at,

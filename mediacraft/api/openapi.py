@@ -256,6 +256,7 @@ DRAFT_SCHEMAS = {
             "files": {"type": ["array", "null"], "items": {"type": "object"}},
             "draft_path": {"type": ["string", "null"]},
             "error_message": {"type": ["string", "null"]},
+            "error_reason": {"type": ["string", "null"]},
             "download_url": {"type": ["string", "null"]},
         },
     },

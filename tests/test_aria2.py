@@ -86,7 +86,10 @@ def requested_ranges(origin: Origin, path: str, since: int = 0) -> int:
     return total
 
 
-def test_daemon_files_are_private_and_shared_by_processes(daemon, tmp_path):
+def test_daemon_files_are_private_and_shared_by_processes(daemon, tmp_path, monkeypatch):
+    # proxies in the environment: neither the RPC (with its secret) nor aria2c may use them
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
     endpoint = daemon.ensure_running()
     for name in ("aria2.conf", "daemon.json"):
         mode = stat.S_IMODE((daemon.dir / name).stat().st_mode)
@@ -108,11 +111,15 @@ def test_daemon_files_are_private_and_shared_by_processes(daemon, tmp_path):
         for _ in range(2)
     ]  # fmt: skip
     assert outputs == [[str(endpoint.pid), str(endpoint.port)]] * 2
+    environ = Path(f"/proc/{endpoint.pid}/environ").read_bytes()
+    assert b"_proxy=" not in environ.lower()
     # a wrong secret is refused by aria2c
     import aria2p
 
+    from mediacraft.aria2.daemon import Endpoint
+
     with pytest.raises(aria2p.ClientException):
-        aria2p.Client("http://127.0.0.1", endpoint.port, "wrong", timeout=2).get_version()
+        Endpoint(endpoint.port, "wrong", endpoint.pid).client(timeout=2).get_version()
 
 
 def test_direct_file_is_byte_identical_with_several_connections(daemon, origin, tmp_path):

@@ -30,6 +30,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,20 @@ class Aria2Unavailable(MediaCraftError):
     reason = "unavailable"
 
 
+class _LoopbackClient(aria2p.Client):
+    """aria2p's client without the environment's proxies: the RPC (and its secret) stays on
+    loopback even when ``HTTP_PROXY`` is set for the server process."""
+
+    def __init__(self, port: int, secret: str, timeout: float) -> None:
+        super().__init__("http://127.0.0.1", port, secret, timeout=timeout)
+        self._session = requests.Session()
+        self._session.trust_env = False
+
+    def post(self, payload: str) -> dict:
+        with self._session.post(self.server, data=payload, timeout=self.timeout) as answer:
+            return answer.json()
+
+
 @dataclass(frozen=True)
 class Endpoint:
     port: int
@@ -66,7 +81,7 @@ class Endpoint:
     pid: int
 
     def client(self, timeout: float = RPC_TIMEOUT) -> aria2p.Client:
-        return aria2p.Client("http://127.0.0.1", self.port, self.secret, timeout=timeout)
+        return _LoopbackClient(self.port, self.secret, timeout)
 
 
 def find_binary(configured: str = "") -> str | None:
@@ -204,6 +219,7 @@ class Aria2Daemon:
                 os.chmod(self.dir / "aria2c.log", 0o600)
                 process = subprocess.Popen(
                     [binary, f"--conf-path={self.conf_path}"],
+                    env=_without_proxies(os.environ),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=errors,
@@ -284,6 +300,11 @@ class Aria2Daemon:
                 self.ensure_running()
             except MediaCraftError as exc:
                 log.warning("aria2c health check: %s", exc.message)
+
+
+def _without_proxies(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment minus proxy variables: aria2c would take them over its guarded proxy."""
+    return {k: v for k, v in environ.items() if not k.lower().endswith("_proxy")}
 
 
 def _terminate(pid: int) -> None:

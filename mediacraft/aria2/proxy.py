@@ -242,13 +242,14 @@ class GuardProxy:
 
     def options(self, ticket: Ticket) -> dict[str, str]:
         """aria2 options that send every connection of one download through this proxy."""
-        return {
-            "all-proxy": f"http://127.0.0.1:{self.port}",
-            "all-proxy-user": ticket.token,
-            "all-proxy-passwd": "x",
-            "proxy-method": "tunnel",
-            "no-proxy": "",
-        }
+        address = f"http://127.0.0.1:{self.port}"
+        options = {"proxy-method": "tunnel", "no-proxy": ""}
+        # the per-protocol options win over all-proxy in aria2c: set them all alike
+        for kind in ("all", "http", "https", "ftp"):
+            options[f"{kind}-proxy"] = address
+            options[f"{kind}-proxy-user"] = ticket.token
+            options[f"{kind}-proxy-passwd"] = "x"
+        return options
 
     def stop(self) -> None:
         with self._lock:

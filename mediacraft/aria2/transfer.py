@@ -150,12 +150,21 @@ class Aria2Direct:
             options["max-download-limit"] = str(self.options.limit_rate)
         client.add_uri([url], options)
 
-    def _forget(self, gid: str, client: aria2p.Client | None = None) -> None:
-        """Remove ``gid`` from aria2c (its partial and control files stay)."""
+    def _forget(
+        self, gid: str, client: aria2p.Client | None = None, *, keep: bool = False
+    ) -> None:
+        """Remove ``gid`` from aria2c (its partial and control files stay).
+
+        ``keep``: the next attempt resumes, so aria2c stops it gracefully and writes its
+        control file as of now (a forced removal keeps the last periodic save only).
+        """
         try:
             client = client or self.daemon.client()
             try:
-                client.force_remove(gid)
+                if keep:
+                    client.remove(gid)
+                else:
+                    client.force_remove(gid)
                 _wait_stopped(client, gid)
             except aria2p.ClientException:
                 pass
@@ -167,7 +176,7 @@ class Aria2Direct:
             pass
 
     def _stop(self, gid: str, work_dir: Path, *, remove_files: bool) -> None:
-        self._forget(gid)
+        self._forget(gid, keep=not remove_files)
         if remove_files:
             for name in (PART_NAME, f"{PART_NAME}.aria2", STATE_NAME):
                 (work_dir / name).unlink(missing_ok=True)

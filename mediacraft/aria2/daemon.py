@@ -30,7 +30,6 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +141,7 @@ class Aria2Daemon:
             "continue": "true",
             "always-resume": "true",
             "auto-save-interval": "1",  # control files at most a second stale after a kill -9
+            "disk-cache": "0",  # ... and describing bytes on disk, not in a cache a kill loses
             "auto-file-renaming": "false",
             "allow-overwrite": "false",
             "remote-time": "false",
@@ -154,7 +154,12 @@ class Aria2Daemon:
             "check-certificate": "true",
             "file-allocation": "none",
             "max-concurrent-downloads": str(self.max_downloads),
+            # the per-protocol options (and aria2c's http_proxy, https_proxy, ... environment
+            # variables, which these override) would win over all-proxy: all fail closed
             "all-proxy": FAIL_CLOSED_PROXY,
+            "http-proxy": FAIL_CLOSED_PROXY,
+            "https-proxy": FAIL_CLOSED_PROXY,
+            "ftp-proxy": FAIL_CLOSED_PROXY,
             "console-log-level": "warn",
             "summary-interval": "0",
             "quiet": "true",
@@ -219,7 +224,6 @@ class Aria2Daemon:
                 os.chmod(self.dir / "aria2c.log", 0o600)
                 process = subprocess.Popen(
                     [binary, f"--conf-path={self.conf_path}"],
-                    env=_without_proxies(os.environ),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=errors,
@@ -300,11 +304,6 @@ class Aria2Daemon:
                 self.ensure_running()
             except MediaCraftError as exc:
                 log.warning("aria2c health check: %s", exc.message)
-
-
-def _without_proxies(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment minus proxy variables: aria2c would take them over its guarded proxy."""
-    return {k: v for k, v in environ.items() if not k.lower().endswith("_proxy")}
 
 
 def _terminate(pid: int) -> None:

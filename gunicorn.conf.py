@@ -61,6 +61,20 @@ def post_worker_init(worker) -> None:
         original(signum, frame)
 
     signal.signal(signal.SIGTERM, handle_exit)
+    from mediacraft.aria2.daemon import leave_running_at_exit
+
+    leave_running_at_exit()  # the aria2c daemon is shared by the workers: on_exit stops it
+
+
+def on_exit(server) -> None:
+    """The server stops: so does the data directory's aria2c daemon, if one was started."""
+    from mediacraft.aria2.daemon import stop_daemon_of
+    from mediacraft.config import Config
+
+    try:
+        stop_daemon_of(Config.from_env().data_dir)
+    except Exception as exc:  # a shutdown goes on whatever happens here
+        server.log.warning("Could not stop aria2c: %s", exc)
 
 
 def worker_exit(server, worker) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 PREFIX = "MEDIACRAFT_"
 PROXY_SCHEMES = ("http://", "https://", "socks4://", "socks5://", "socks5h://")
+ENGINES = ("builtin", "aria2", "auto")  # MEDIACRAFT_DOWNLOAD_ENGINE
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -94,6 +95,9 @@ class Config:
     max_task_seconds: int = 6 * 3600  # one attempt of any task
     processing_time_factor: float = 10.0  # watermark/merge: seconds per second of input
     min_free_mb: int = 512  # below: /healthz 503, no new task starts, uploads refused
+    # --- the aria2 engine for direct files
+    download_engine: str = "builtin"  # builtin | aria2 | auto (aria2 when it starts)
+    aria2c: str = ""  # path of the aria2c binary; empty: found on PATH
     # --- the HTTP server
     trusted_hosts: tuple[str, ...] = ()  # Host names served; empty: the bind address, localhost
     host: str = "127.0.0.1"  # the development server's address (python app.py, mediacraft serve)
@@ -152,6 +156,11 @@ class Config:
             raise ConfigError(
                 f"{PREFIX}PROXY must start with one of {', '.join(PROXY_SCHEMES)} "
                 "(user:password@ may follow)"
+            )
+        if self.download_engine not in ENGINES:
+            raise ConfigError(
+                f"{PREFIX}DOWNLOAD_ENGINE must be one of {', '.join(ENGINES)}, "
+                f"not {self.download_engine!r}"
             )
         if self.storage not in {"file", "sqlite"}:
             raise ConfigError(f"{PREFIX}STORAGE must be 'file' or 'sqlite', not {self.storage!r}")

@@ -31,6 +31,10 @@ class Progress:
     live: bool = False  # recording a live stream
     recorded_seconds: float | None = None  # media recorded so far (live)
     record_seconds: float | None = None  # what the recording is asked for (live)
+    connections: int | None = None  # open connections (the aria2 engine reports them)
+    # several files at once (a draft's materials): one entry per file, and their totals
+    files: list[dict] | None = None
+    materials: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -25,7 +25,7 @@ def readme_rows() -> dict[str, str]:
     for line in README.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 3 and cells[0].startswith(f"`{PREFIX}"):
-            for name in re.findall(rf"`({PREFIX}[A-Z_]+)`", cells[0]):
+            for name in re.findall(rf"`({PREFIX}[A-Z0-9_]+)`", cells[0]):
                 rows[name] = cells[2]
     return rows
 
@@ -53,7 +53,7 @@ def test_no_module_reads_a_setting_from_the_environment_itself() -> None:
             continue
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"os\.environ|getenv", text), f"{path} reads the environment"
-        for name in re.findall(rf"\b{PREFIX}[A-Z_]*[A-Z]\b", text):
+        for name in re.findall(rf"\b{PREFIX}[A-Z0-9_]*[A-Z0-9]\b", text):
             assert name in NAMES, f"{path} names {name}, which Config does not read"
 
 

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
         account,
         batches,
         compat_download,
+        compat_jianying,
         compat_video,
         events,
         media,
@@ -48,7 +49,7 @@ def init_app(app: Flask) -> None:
 
     modules = (
         user, tasks, openapi, compat_download, compat_video, batches, events, media,
-        posters, shares, account, resumable, tags,
+        posters, shares, account, resumable, tags, compat_jianying,
     )
     for module in modules:
         app.register_blueprint(module.bp)

@@ -214,8 +214,70 @@ CREATE_BODY = {
                     "cookies.txt, kept with the task, sent to the URL's host only"},
         "priority": {"type": "integer", "minimum": -100, "maximum": 100},
         "options": DOWNLOAD_OPTIONS,
+        "materials": {"$ref": "#/components/schemas/DraftMaterials"},
+        "draft_config": {"$ref": "#/components/schemas/DraftConfig"},
     },
 }
+MATERIAL = {
+    "anyOf": [
+        {"type": "string", "description": "an http(s) URL"},
+        {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+        {"type": "object", "properties": {"task_id": {"type": "string"}},
+         "required": ["task_id"], "description": "one of your own finished tasks"},
+    ]
+}
+DRAFT_SCHEMAS = {
+    "DraftMaterials": {
+        "type": "object",
+        "description": "jianying_draft: the clips of the video track in order, and audio",
+        "properties": {
+            "videos": {"type": "array", "items": MATERIAL, "minItems": 1},
+            "audios": {"type": "array", "items": MATERIAL},
+        },
+    },
+    "DraftConfig": {
+        "type": "object",
+        "description": "jianying_draft: canvas, frame rate and where the draft will live on "
+        "the editing machine (material paths are written for it)",
+        "properties": {
+            "name": {"type": "string", "maxLength": 100},
+            "canvas_width": {"type": "integer", "minimum": 16, "maximum": 8192},
+            "canvas_height": {"type": "integer", "minimum": 16, "maximum": 8192},
+            "canvas_config": {"type": "object", "description": "canvas_width/height, nested"},
+            "fps": {"type": "integer", "minimum": 1, "maximum": 120},
+            "drafts_root": {"type": "string",
+                            "description": "absolute Windows (C:\\...) or POSIX path"},
+        },
+        "required": ["drafts_root"],
+    },
+    "DraftProgress": {
+        "type": ["object", "null"],
+        "properties": {
+            name: {"type": ["integer", "number", "null"]}
+            for name in ("total_files", "completed_files", "failed_files", "total_size",
+                         "downloaded_size", "progress_percent", "download_speed", "eta_seconds")
+        },
+    },
+    "DraftTask": {
+        "type": "object",
+        "required": ["task_id", "status"],
+        "properties": {
+            "task_id": {"type": "string"},
+            "task_type": {"type": "string"},
+            "name": {"type": "string"},
+            "status": {"type": "string", "enum": ["pending", "downloading", "processing",
+                                                  "completed", "failed", "cancelled"]},
+            "ruleGroup": {"type": ["object", "null"]},
+            "progress": {"$ref": "#/components/schemas/DraftProgress"},
+            "files": {"type": ["array", "null"], "items": {"type": "object"}},
+            "draft_path": {"type": ["string", "null"]},
+            "error_message": {"type": ["string", "null"]},
+            "error_reason": {"type": ["string", "null"]},
+            "download_url": {"type": ["string", "null"]},
+        },
+    },
+}
+DRAFT_TASK = {"$ref": "#/components/schemas/DraftTask"}
 LIST_PARAMS = [
     query(
         "status",
@@ -464,7 +526,45 @@ def paths() -> dict[str, Any]:
         "/api/tasks/{task_id}": {
             "delete": op(
                 "Delete a task and its files (not while processing)", "tasks", params=[TASK_ID]
-            )
+            ),
+            "get": op(
+                "JianYing draft server: a task in its shape (pending, downloading, ...)",
+                "compat-jianying",
+                params=[TASK_ID],
+                data=DRAFT_TASK,
+            ),
+        },
+        "/api/tasks/submit": {
+            "post": op(
+                "JianYing draft server: submit a draft job (materials, draft_config)",
+                "compat-jianying",
+                body={
+                    "type": "object",
+                    "required": ["materials"],
+                    "properties": {
+                        "ruleGroup": {"type": "object"},
+                        "name": {"type": "string"},
+                        "materials": {"$ref": "#/components/schemas/DraftMaterials"},
+                        "draft_config": {"$ref": "#/components/schemas/DraftConfig"},
+                    },
+                },
+                data={"type": "object", "properties": {"task_id": {"type": "string"},
+                                                       "status": {"type": "string"}}},
+            )  # fmt: skip
+        },
+        "/api/tasks": {
+            "get": op(
+                "JianYing draft server: the visitor's tasks in its shape",
+                "compat-jianying",
+                params=[
+                    query("status", {"type": "string", "enum": ["pending", "downloading",
+                          "processing", "completed", "failed", "cancelled"]}),
+                    query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+                ],
+                data={"type": "object", "properties": {
+                    "tasks": {"type": "array", "items": DRAFT_TASK},
+                    "total": {"type": "integer"}}},
+            )  # fmt: skip
         },
         "/api/tasks/{task_id}/download": {
             "get": op(
@@ -474,7 +574,7 @@ def paths() -> dict[str, Any]:
                 raw={
                     "content": {
                         kind: {"schema": {"type": "string", "format": "binary"}}
-                        for kind in ("video/mp4", "audio/mp4", "text/vtt")
+                        for kind in ("video/mp4", "audio/mp4", "text/vtt", "application/zip")
                     }
                 },
             )
@@ -737,6 +837,7 @@ def document() -> dict[str, Any]:
                         },
                     }
                 ),
+                **DRAFT_SCHEMAS,
                 "Task": {
                     "type": "object",
                     "required": ["task_id", "task_type", "status", "progress"],

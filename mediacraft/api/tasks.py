@@ -78,7 +78,8 @@ def delete(task_id: str):
     return envelope({"task_id": task_id, "deleted": True}, message="Task deleted")
 
 
-MIMETYPES = {".mp4": "video/mp4", ".m4a": "audio/mp4", ".vtt": "text/vtt"}
+MIMETYPES = {".mp4": "video/mp4", ".m4a": "audio/mp4", ".vtt": "text/vtt",
+             ".zip": "application/zip"}  # fmt: skip
 
 
 @bp.get("/<task_id>/download")

@@ -15,9 +15,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..config import Config
+from ..config import ENGINES, Config
 from ..download import DownloadLimits, DownloadOptions, download, parse_rate, politeness
 from ..download.cookies import load_for
+from ..download.engine import DirectFetch
 from ..download.options import CONTAINERS, PROFILES, parse_time
 from ..exceptions import MediaCraftError, ValidationError
 from ..humanize import human_bytes
@@ -83,6 +84,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--allow-network", action="append", default=[], metavar="CIDR|HOST",
         help="exempt a host or network from the private-address guard (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--engine", choices=ENGINES, default=None,
+        help="direct files: builtin, aria2 (aria2c over JSON-RPC) or auto "
+        "(default MEDIACRAFT_DOWNLOAD_ENGINE or builtin)",
+    )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--json", action="store_true",
@@ -131,6 +137,19 @@ def build_options(args: argparse.Namespace, limits: DownloadLimits) -> DownloadO
     )
 
 
+def engine_for(
+    engine: str, config: Config, options: DownloadOptions, allowed: tuple[str, ...]
+) -> DirectFetch | None:
+    """The direct-file engine of a command: the data directory's aria2c daemon when asked
+    (the server's, if one runs; else one of its own, stopped when the command ends)."""
+    if engine == "builtin":
+        return None
+    from ..aria2 import direct_engine
+
+    return direct_engine(engine, config.data_dir, options, binary=config.aria2c,
+                         allowed_networks=allowed, task_log=_print_log)  # fmt: skip
+
+
 def _print_log(line: str) -> None:
     print(f"mediacraft: {line}", file=sys.stderr)
 
@@ -151,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
             cookies = load_for(args.cookies.read_text(encoding="utf-8", errors="replace"),
                                args.url)  # fmt: skip
         work_dir = output.with_name(f".{output.name}.download")
+        direct = engine_for(args.engine or config.download_engine, config, options, allowed)
         bar = download_view(sys.stderr, sys.stdout, quiet=args.quiet, as_json=args.json)
         result = download(
             args.url,
@@ -164,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
             log=_print_log if args.verbose else None,
             choose_suffix=True,
             cookies=cookies,
+            direct=direct,
         )
         shutil.rmtree(work_dir, ignore_errors=True)
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ import http.cookiejar
 import os
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from .hls import HlsDownload
 
 HEAD_BYTES = 16
+
+#: fetches a direct file into ``work_dir`` and returns its path, instead of the built-in
+#: :class:`DirectDownload` (the aria2 engine); ``(remote, work_dir, tracker, cancel, fetcher)``
+DirectFetch = Callable[[RemoteFile, Path, Tracker, CancelToken, Fetcher], Path]
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,8 @@ def clean_work_dir(work_dir: Path) -> None:
     """Remove everything this engine writes in ``work_dir`` (not the directory)."""
     shutil.rmtree(work_dir / "seg", ignore_errors=True)
     patterns = ("*_g*", "*_r*.ts", "*_concat.txt", "*_final.vtt", "part*.mp4", "group_*",
-                PART_NAME, CHECKPOINT_NAME, "concat.txt", ".checkpoint.json.*")  # fmt: skip
+                PART_NAME, CHECKPOINT_NAME, "concat.txt", ".checkpoint.json.*",
+                "aria2.part", "aria2.part.aria2", "aria2.json")  # fmt: skip
     for pattern in patterns:
         for path in work_dir.glob(pattern):
             if path.is_file():
@@ -187,6 +192,7 @@ def download(
     choose_suffix: bool = False,
     cookies: http.cookiejar.CookieJar | None = None,
     _from_page: bool = False,
+    direct: DirectFetch | None = None,
 ) -> DownloadResult:
     """Download ``url`` (HLS playlist, DASH manifest or direct file) to ``output`` as MP4.
 
@@ -197,7 +203,8 @@ def download(
     (BlockedAddress for the SSRF guard, PlaylistError for a bad playlist) with
     a user-facing message, QuotaExceeded, StorageFull, ValidationError (a
     live link without ``record_seconds``), Cancelled (temporary files removed)
-    or Interrupted (checkpoint kept).
+    or Interrupted (checkpoint kept). ``direct``, when given, fetches a direct
+    file (HLS stays with the built-in engine).
     """
     limits = limits or DownloadLimits()
     options = (options or DownloadOptions()).validated(limits)
@@ -269,12 +276,17 @@ def download(
             if remote.size is not None:
                 fetcher.budget.check(remote.size)
             _check_direct(body, first)
-            job = DirectDownload(
-                fetcher, remote, work_dir, options, tracker, cancel,
-                first=first, head=body, speed_floor=floor,
-            )  # fmt: skip
-            first = None
-            path = job.run()
+            if direct is not None:
+                first.close()  # the other engine makes its own requests
+                first = None
+                path = direct(remote, work_dir, tracker, cancel, fetcher)
+            else:
+                job = DirectDownload(
+                    fetcher, remote, work_dir, options, tracker, cancel,
+                    first=first, head=body, speed_floor=floor,
+                )  # fmt: skip
+                first = None
+                path = job.run()
             if is_mp4(path):
                 os.replace(path, temp_output)
             else:

@@ -23,6 +23,7 @@ class Tracker:
         self.live = False  # recording a live stream
         self.record_seconds: float | None = None
         self.recorded: Callable[[], float] | None = None  # seconds recorded so far
+        self.connections: int | None = None  # set by engines that know (aria2)
         self._meter = SpeedMeter()
         self._lock = threading.Lock()
         self._last = 0.0
@@ -71,6 +72,7 @@ class Tracker:
                 live=self.live,
                 recorded_seconds=round(recorded, 3) if recorded is not None else None,
                 record_seconds=self.record_seconds,
+                connections=self.connections,
             )
         )
 

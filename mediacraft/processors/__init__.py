@@ -33,7 +33,7 @@ def task_types() -> list[str]:
 
 def load_processors(extra_modules: tuple[str, ...] = ()) -> None:
     """Register the built-in processors, then import the plugin modules (each registers its own)."""
-    from . import download, merge, watermark  # noqa: F401  (importing registers them)
+    from . import download, jianying, merge, watermark  # noqa: F401  (importing registers them)
 
     for module in extra_modules:
         importlib.import_module(module)

@@ -12,6 +12,7 @@ from ..atomic import write_bytes_atomic
 from ..config import Config
 from ..download import DownloadLimits, DownloadOptions, download
 from ..download.cookies import load_for, parse_cookies
+from ..download.engine import DirectFetch
 from ..download.guard import check_url, precheck_url
 from ..download.limits import SERVER_SETTINGS
 from ..exceptions import DownloadError, Interrupted, MediaCraftError, ValidationError
@@ -40,6 +41,20 @@ def result_file_name(url: str, name: str = "") -> str:
         stem = PurePosixPath(urlsplit(url).path).parent.name or "video"
     safe = re.sub(r"[^\w-]+", "_", stem).strip("_-")[:60]
     return f"{safe or 'video'}.mp4"
+
+
+def direct_fetcher(
+    config: Config, options: DownloadOptions, log: TaskLog | None = None
+) -> DirectFetch | None:
+    """The server's engine for direct files (``MEDIACRAFT_DOWNLOAD_ENGINE``); None: built-in."""
+    if config.download_engine == "builtin":
+        return None
+    from ..aria2 import direct_engine
+
+    return direct_engine(
+        config.download_engine, config.data_dir, options, binary=config.aria2c,
+        allowed_networks=config.allowed_networks, task_log=log or (lambda _line: None),
+    )  # fmt: skip
 
 
 def task_limits(config: Config, task: Task) -> DownloadLimits:
@@ -137,6 +152,8 @@ class DownloadProcessor(Processor):
         def report(progress: Progress) -> None:
             ctx.report(progress)
 
+        direct = direct_fetcher(ctx.config, options, log)
+
         ctx.cancel.check()
         try:
             result = download(
@@ -151,6 +168,7 @@ class DownloadProcessor(Processor):
                 log=log,
                 choose_suffix=True,
                 cookies=cookies,
+                direct=direct,
             )
         except Interrupted:
             log("Interrupted (the server is stopping); the next attempt resumes")

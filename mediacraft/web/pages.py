@@ -33,6 +33,7 @@ TYPE_LABELS = {
     "download": _l("Download"),
     "watermark_removal": _l("Watermark removal"),
     "video_merge": _l("Merge clips"),
+    "jianying_draft": _l("JianYing draft"),
 }
 STAGE_LABELS = {
     "connecting": _l("Connecting"),
@@ -42,6 +43,8 @@ STAGE_LABELS = {
     "finished": _l("Finishing"),
     "encoding": _l("Encoding"),
     "merging": _l("Merging"),
+    "building": _l("Building the draft"),
+    "packing": _l("Packing the draft"),
     "uploaded": _l("Uploaded"),
     "waiting": _l("Waiting in the queue"),
     "done": _l("Done"),

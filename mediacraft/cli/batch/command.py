@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 
 from ...atomic import write_json_atomic
-from ...config import Config
+from ...config import ENGINES, Config
 from ...download import DownloadLimits, DownloadOptions, politeness
 from ...download.options import PROFILES
 from ...exceptions import ValidationError
+from ..download import engine_for
 from ..live import JsonBatchEvents, JsonLines, RichBatchTable, is_terminal
 from .display import Display
 from .inputs import DONE_OK, collect_inputs, plan
@@ -98,6 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-host-connections", type=int, default=None, metavar="N",
                         help="concurrent requests to one host over all items "
                         "(default MEDIACRAFT_PER_HOST_CONNECTIONS or 16)")  # fmt: skip
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="direct files: builtin, aria2 or auto "
+                        "(default MEDIACRAFT_DOWNLOAD_ENGINE or builtin)")  # fmt: skip
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     verbosity.add_argument("--json", action="store_true",
@@ -149,6 +153,9 @@ def run_batch(opts: BatchOptions) -> int:
         return 2
     allowed = tuple(config.allowed_networks) + opts.allow_network
     batch = Batch(items, opts, output_dir, download_options, allowed=allowed, limits=limits)
+    if not opts.dry_run:
+        batch.direct = engine_for(opts.engine or config.download_engine, config,
+                                  download_options, allowed)  # fmt: skip
     try:
         previous = batch.load_checkpoint() if opts.resume else {}
     except CheckpointError as exc:

@@ -44,6 +44,7 @@ class BatchOptions:
     report: Path | None = None
     allow_network: tuple[str, ...] = ()
     per_host_connections: int | None = None
+    engine: str | None = None  # direct files: builtin | aria2 | auto; None: the server's setting
     quiet: bool = False
     verbose: bool = False
     json: bool = False  # progress as JSON lines on stdout
@@ -71,6 +72,7 @@ class BatchOptions:
             report=args.report,
             allow_network=tuple(args.allow_network),
             per_host_connections=args.per_host_connections,
+            engine=getattr(args, "engine", None),
             quiet=args.quiet,
             verbose=args.verbose,
             json=getattr(args, "json", False),

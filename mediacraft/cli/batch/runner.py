@@ -21,6 +21,7 @@ from typing import Any
 
 from ...atomic import write_json_atomic
 from ...download import DownloadLimits, DownloadOptions, download
+from ...download.engine import DirectFetch
 from ...exceptions import Cancelled, Interrupted, MediaCraftError, ValidationError
 from ...model import utcnow
 from ...progress import CancelToken, Progress
@@ -65,6 +66,7 @@ class Batch:
         self.download_options = download_options
         self.allowed = allowed  # networks exempt from the private-address guard
         self.limits = limits  # the server's caps, from the environment
+        self.direct: DirectFetch | None = None  # aria2c for direct files (--engine)
         self.finished_at: str | None = None
 
     # -- persistence ------------------------------------------------------------------------
@@ -289,6 +291,7 @@ class Batch:
                 cancel=token,
                 allowed_networks=self.allowed,
                 limits=self.limits,
+                direct=self.direct,
             )
             shutil.rmtree(work_dir, ignore_errors=True)
             size, duration = result.size, result.duration

@@ -1,5 +1,6 @@
-/* The create page: its tabs, and the three flows, each in its own module. */
+/* The create page: its tabs, and the four flows, each in its own module. */
 import "./create/download.js";
+import "./create/draft.js";
 import "./create/merge.js";
 import "./create/watermark.js";
 import { $ } from "./create/shared.js";

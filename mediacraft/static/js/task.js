@@ -62,8 +62,9 @@ function show(task) {
   if (completed && !shownResult) {
     shownResult = true;
     const video = $("t-video");
-    video.src = task.download_url;
     const r = task.result || {};
+    if (r.draft) video.hidden = true; // a zip of a JianYing draft: nothing to play
+    else video.src = task.download_url;
     const info = [];
     if (r.width) info.push(r.width + "×" + r.height);
     if (r.duration) info.push(MC.formatDuration(r.duration));
@@ -72,6 +73,7 @@ function show(task) {
     showTracks(r);
     $("t-result").hidden = false;
   }
+  document.dispatchEvent(new CustomEvent("mc:task", { detail: task })); // type-specific panels
   $("t-stop").hidden = !live;
   $("t-cancel").hidden = MC.isTerminal(task.status);
   $("t-retry").hidden = !(task.status === "failed" || task.status === "cancelled");

@@ -55,6 +55,7 @@ class LogoClip:
     scale: float = 1.0  # 1.0: 1280x720
     seconds: float = 8.0
     fps: int = 25
+    lighting: bool = True  # static scene: the light changes (else the shot is frozen)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -96,6 +97,8 @@ class LogoClip:
             dy = 0.06 * self.size[1] * (1 + np.sin(2 * np.pi * t / 7.0))
             matrix = np.float32([[1, 0, -dx], [0, 1, -dy]])
             return cv2.warpAffine(self._canvas, matrix, (w, h), flags=cv2.INTER_LINEAR)
+        if not self.lighting:
+            return self._canvas.copy()
         gain = 1.0 + 0.18 * np.sin(2 * np.pi * t / 5.0)
         offset = 14.0 * np.sin(2 * np.pi * t / 3.1 + 1.0)
         frame = self._canvas.astype(np.float32) * gain + offset
@@ -166,23 +169,47 @@ class LogoClip:
         return path
 
 
-def region_psnr(clip: LogoClip, path: Path, inside: bool = True) -> tuple[float, int]:
-    """Mean PSNR (Y) of ``path`` against the clean clip inside the logo's rectangle
-    (``inside``) or outside it against the clean picture, and the frame count."""
+def _lumas(path: Path, height: int):  # noqa: ANN202
     import av
 
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams.video[0]):
+            yield frame.to_ndarray(format="yuv420p")[:height].astype(np.float32)
+
+
+def _psnr(got: np.ndarray, want: np.ndarray) -> float:
+    mse = float(np.mean((got - want) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def region_psnr(
+    clip: LogoClip, path: Path, inside: bool = True, reference: Path | None = None
+) -> tuple[float, int]:
+    """Mean PSNR (Y, over frames) of ``path`` inside the logo's rectangle (``inside``)
+    or outside it, against the clean picture or the frames of ``reference``;
+    and the frame count."""
     x, y, w, h = clip.region
     values = []
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(container.streams.video[0])):
-            got = frame.to_ndarray(format="yuv420p")[: clip.size[1]].astype(np.float32)
-            want = clip.clean_luma(i)
-            if inside:
-                got, want = got[y : y + h, x : x + w], want[y : y + h, x : x + w]
-            else:
-                mask = np.ones(got.shape, bool)
-                mask[y : y + h, x : x + w] = False
-                got, want = got[mask], want[mask]
-            mse = float(np.mean((got - want) ** 2))
-            values.append(99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse))
+    references = _lumas(reference, clip.size[1]) if reference is not None else None
+    for i, got in enumerate(_lumas(path, clip.size[1])):
+        want = next(references) if references is not None else clip.clean_luma(i)
+        if inside:
+            values.append(_psnr(got[y : y + h, x : x + w], want[y : y + h, x : x + w]))
+        else:
+            mask = np.ones(got.shape, bool)
+            mask[y : y + h, x : x + w] = False
+            values.append(_psnr(got[mask], want[mask]))
     return float(np.mean(values)), len(values)
+
+
+def region_errors(clip: LogoClip, path: Path) -> tuple[list[float], list[float]]:
+    """Frame by frame inside the rectangle against the clean picture: PSNR (Y) and the
+    mean error (how much brighter the result is)."""
+    x, y, w, h = clip.region
+    psnrs, biases = [], []
+    for i, got in enumerate(_lumas(path, clip.size[1])):
+        patch = got[y : y + h, x : x + w]
+        want = clip.clean_luma(i)[y : y + h, x : x + w]
+        psnrs.append(_psnr(patch, want))
+        biases.append(float((patch - want).mean()))
+    return psnrs, biases

@@ -34,7 +34,7 @@ def init_app(app: Flask) -> None:
 
     for module in (user, tasks, openapi, compat_download):
         app.register_blueprint(module.bp)
-    for optional in ("compat_video", "batches", "events", "media"):
+    for optional in ("compat_video", "batches", "events", "media", "restore"):
         try:
             module = __import__(f"mediacraft.api.{optional}", fromlist=["bp"])
         except ModuleNotFoundError as exc:

@@ -23,81 +23,118 @@ ALIGN_MARGIN = 16
 MIN_SOURCE_SHARE = 0.2
 
 
-def _crop(plane: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-    h, w = plane.shape
-    return plane[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)]
+class Blocked:
+    """The rectangles no source pixel may come from (grown a little), at one resolution.
+
+    Kept as rectangles, so that "where does this shifted rectangle land on
+    clean picture" is a few interval tests rather than a lookup per pixel;
+    :attr:`bitmap` is the same as a boolean image.
+    """
+
+    def __init__(self, rects: list[Rect], shape: tuple[int, int]) -> None:
+        self.rects = rects
+        self.shape = shape
+        self.bitmap = np.zeros(shape, bool)
+        for x, y, w, h in rects:
+            self.bitmap[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)] = True
+
+    def valid(self, rect: Rect, shift: np.ndarray) -> np.ndarray:
+        """Where ``rect`` moved by ``shift`` lands inside the frame and off every rectangle.
+
+        A bilinear sample touches the floor and the ceiling pixel: both must be clean.
+        """
+        x, y, w, h = rect
+        height, width = self.shape
+        xs = np.arange(x, x + w) + shift[0]
+        ys = np.arange(y, y + h) + shift[1]
+        fx, cx = np.floor(xs), np.ceil(xs)
+        fy, cy = np.floor(ys), np.ceil(ys)
+        ok = ((fy >= 0) & (cy <= height - 1))[:, None] & ((fx >= 0) & (cx <= width - 1))[None, :]
+        for bx, by, bw, bh in self.rects:
+            hit_x = ((fx >= bx) & (fx < bx + bw)) | ((cx >= bx) & (cx < bx + bw))
+            hit_y = ((fy >= by) & (fy < by + bh)) | ((cy >= by) & (cy < by + bh))
+            if hit_x.any() and hit_y.any():
+                ok &= ~(hit_y[:, None] & hit_x[None, :])
+        return ok
+
+
+class AlignTarget:
+    """The neighbourhood of a rectangle in the frame being rebuilt, ready for alignment.
+
+    Gradients are taken once, on the target (the inverse-compositional form of
+    Lucas-Kanade): each source frame then costs a resampling and a 3x3 solve
+    per step.
+    """
+
+    def __init__(self, luma: np.ndarray, rect: Rect, blocked: Blocked) -> None:
+        x, y, w, h = rect
+        m = ALIGN_MARGIN
+        height, width = luma.shape
+        x0, y0 = max(0, x - m), max(0, y - m)
+        x1, y1 = min(width, x + w + m), min(height, y + h + m)
+        self.area: Rect = (x0, y0, x1 - x0, y1 - y0)
+        self.values = luma[y0:y1, x0:x1].astype(np.float32)
+        gx = cv2.Sobel(self.values, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+        gy = cv2.Sobel(self.values, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+        clean = ~blocked.bitmap[y0:y1, x0:x1]
+        self.clean = cv2.erode(clean.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        self.gx, self.gy = gx, gy
 
 
 def refine_shift(
-    target: np.ndarray, source: np.ndarray, rect: Rect, mask: np.ndarray, shift: np.ndarray
+    target: AlignTarget,
+    source: np.ndarray,
+    blocked: Blocked,
+    shift: np.ndarray,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Correct the coarse ``shift`` (source pixel = target pixel + shift) around ``rect``.
+    """Correct the coarse ``shift`` (source pixel = target pixel + shift) around a rectangle.
 
     A few Gauss-Newton (Lucas-Kanade) steps for a translation and a brightness
-    offset, on the clean pixels of the neighbourhood of the rectangle that
-    both frames show: sub-pixel exact where the global track is off by a
-    fraction of a pixel. A step that does not converge keeps the coarse shift.
+    offset, on the clean pixels of the rectangle's neighbourhood that both
+    frames show: sub-pixel exact where the global track is off by a pixel or
+    two. ``start`` (default: the coarse shift) is where the steps begin. A
+    result that runs away from the coarse shift keeps the coarse shift.
     """
-    x, y, w, h = rect
-    m = ALIGN_MARGIN
-    area = (x - m, y - m, w + 2 * m, h + 2 * m)
-    height, width = target.shape
-    ax0, ay0 = max(0, area[0]), max(0, area[1])
-    ax1, ay1 = min(width, area[0] + area[2]), min(height, area[1] + area[3])
-    area = (ax0, ay0, ax1 - ax0, ay1 - ay0)
-    want = target[ay0:ay1, ax0:ax1].astype(np.float32)
-    clean = ~mask[ay0:ay1, ax0:ax1]
-    current = np.array(shift, dtype=np.float64)
-    for _ in range(4):
-        got = _sample(source, area, current)
-        keep = clean & _valid(mask, area, current)
-        if keep.sum() < 200:
+    current = np.array(shift if start is None else start, dtype=np.float64)
+    for _ in range(3):
+        got = _sample(source, target.area, current)
+        keep = target.clean & blocked.valid(target.area, current)
+        count = int(keep.sum())
+        if count < 200:
             return np.array(shift, dtype=np.float64)
-        gx = cv2.Sobel(got, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-        gy = cv2.Sobel(got, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-        keep &= cv2.erode(keep.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        jac = np.column_stack([gx[keep], gy[keep], np.ones(int(keep.sum()), np.float32)])
-        err = (got - want)[keep]
+        jac = np.column_stack([target.gx[keep], target.gy[keep], np.ones(count, np.float32)])
+        err = (got - target.values)[keep]
         try:
-            step = np.linalg.solve(jac.T @ jac + np.eye(3) * 1e-3, -(jac.T @ err))
+            step = np.linalg.solve(jac.T @ jac + np.eye(3) * 1e-3, jac.T @ err)
         except np.linalg.LinAlgError:
             return np.array(shift, dtype=np.float64)
-        current[:2] += step[:2]
+        # the source moved by the solved step relative to the target: undo it
+        current[:2] -= step[:2]
         if np.abs(current - shift).max() > 3:
             return np.array(shift, dtype=np.float64)
-        if np.abs(step[:2]).max() < 0.02:
+        if np.abs(step[:2]).max() < 0.03:
             break
     return current
 
 
 def _sample(plane: np.ndarray, rect: Rect, shift: np.ndarray) -> np.ndarray:
-    """The pixels of ``plane`` at ``rect`` moved by ``shift`` (bilinear), float32."""
+    """The pixels of ``plane`` at ``rect`` moved by ``shift`` (bilinear), float32.
+
+    Only the part of the plane the samples touch is converted to float.
+    """
     x, y, w, h = rect
+    height, width = plane.shape
+    x0 = int(np.clip(np.floor(x + shift[0]) - 1, 0, width - 1))
+    y0 = int(np.clip(np.floor(y + shift[1]) - 1, 0, height - 1))
+    x1 = int(np.clip(np.ceil(x + w + shift[0]) + 2, x0 + 1, width))
+    y1 = int(np.clip(np.ceil(y + h + shift[1]) + 2, y0 + 1, height))
+    part = plane[y0:y1, x0:x1].astype(np.float32)
     gx, gy = np.meshgrid(
-        np.arange(x, x + w, dtype=np.float32) + np.float32(shift[0]),
-        np.arange(y, y + h, dtype=np.float32) + np.float32(shift[1]),
+        np.arange(x - x0, x - x0 + w, dtype=np.float32) + np.float32(shift[0]),
+        np.arange(y - y0, y - y0 + h, dtype=np.float32) + np.float32(shift[1]),
     )
-    return cv2.remap(
-        plane.astype(np.float32), gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-
-
-def _valid(mask: np.ndarray, rect: Rect, shift: np.ndarray) -> np.ndarray:
-    """Where ``rect`` moved by ``shift`` lands inside the frame and off every masked pixel."""
-    x, y, w, h = rect
-    height, width = mask.shape
-    xs = np.arange(x, x + w) + shift[0]
-    ys = np.arange(y, y + h) + shift[1]
-    inside_x = (xs >= 0) & (xs <= width - 1)
-    inside_y = (ys >= 0) & (ys <= height - 1)
-    # a bilinear sample touches the floor and ceiling pixels: both must be clean
-    fx = np.clip(np.floor(xs).astype(int), 0, width - 1)
-    cx = np.clip(np.ceil(xs).astype(int), 0, width - 1)
-    fy = np.clip(np.floor(ys).astype(int), 0, height - 1)
-    cy = np.clip(np.ceil(ys).astype(int), 0, height - 1)
-    bad = mask[np.ix_(fy, fx)] | mask[np.ix_(fy, cx)]
-    bad |= mask[np.ix_(cy, fx)] | mask[np.ix_(cy, cx)]
-    return ~bad & inside_y[:, None] & inside_x[None, :]
+    return cv2.remap(part, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _ring(rect: Rect, shape: tuple[int, int], mask: np.ndarray) -> tuple[Rect, np.ndarray]:
@@ -114,17 +151,20 @@ def temporal_fill(
     rect: Rect,
     frames: Mapping[int, Planes],
     offsets: np.ndarray,
-    masks: tuple[np.ndarray, np.ndarray],
+    masks: tuple[Blocked, Blocked],
     max_sources: int = 12,
+    corrections: dict[int, np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Fill ``rect`` of frame ``t`` from the nearest frames where its background shows.
 
     ``frames`` holds the decoded window around ``t``; ``offsets[i]`` is frame
-    ``i``'s global offset; ``masks`` are the full- and half-resolution masks
-    of every rectangle being restored (never a source). Returns the Y, U, V
-    patches (float32; U and V at half resolution) and which Y pixels were
-    filled. Each source frame is aligned locally (sub-pixel) and its
-    brightness matched to frame ``t`` on the ring around the rectangle.
+    ``i``'s global offset; ``masks`` are the rectangles being restored (never a
+    source) at full and half resolution. Returns the Y, U, V patches (float32;
+    U and V at half resolution) and which Y pixels were filled. Each source
+    frame is aligned locally (sub-pixel) and its brightness matched to frame
+    ``t`` on the ring around the rectangle. ``corrections`` (source frame ->
+    what the local alignment added to the global shift last time) starts the
+    alignment close to where it ends, and is updated.
     """
     x, y, w, h = rect
     target = frames[t]
@@ -134,7 +174,8 @@ def temporal_fill(
     out.append(np.zeros_like(out[1]))
     done = np.zeros((h, w), bool)
     done_c = np.zeros((h // 2, w // 2), bool)
-    ring_rect, ring_ok = _ring(rect, mask.shape, mask)
+    ring_rect, ring_ok = _ring(rect, mask.shape, mask.bitmap)
+    align = AlignTarget(target[0], rect, mask)
     rx, ry, rw, rh = ring_rect
     ring_target = target[0][ry : ry + rh, rx : rx + rw].astype(np.float32)
     order = sorted((u for u in frames if u != t), key=lambda u: (abs(u - t), u))
@@ -143,7 +184,7 @@ def temporal_fill(
         coarse = offsets[t] - offsets[u]
         if abs(coarse[0]) < 1 and abs(coarse[1]) < 1:
             continue
-        valid = _valid(mask, rect, coarse) & ~done
+        valid = mask.valid(rect, coarse) & ~done
         gain = int(valid.sum())
         # the nearest frames show thin slivers only: wait for one that shows a good part
         # (or all that is left), so that a few aligned sources fill the rectangle
@@ -151,20 +192,24 @@ def temporal_fill(
         if gain == 0 or gain < min(MIN_SOURCE_SHARE * w * h, 0.5 * left):
             continue
         source = frames[u]
-        shift = refine_shift(target[0], source[0], rect, mask, coarse)
-        valid = _valid(mask, rect, shift) & ~done
+        known = corrections.get(u) if corrections is not None else None
+        start = coarse if known is None else coarse + known
+        shift = refine_shift(align, source[0], mask, coarse, start)
+        if corrections is not None:
+            corrections[u] = shift - coarse
+        valid = mask.valid(rect, shift) & ~done
         if not valid.any():
             continue
         # brightness: the mean difference on the clean ring that both frames show
         ring_src = _sample(source[0], ring_rect, shift)
-        ring_valid = ring_ok & _valid(mask, ring_rect, shift)
+        ring_valid = ring_ok & mask.valid(ring_rect, shift)
         bias = 0.0
         if ring_valid.sum() > 20:
             bias = float(np.median(ring_target[ring_valid] - ring_src[ring_valid]))
         out[0][valid] = _sample(source[0], rect, shift)[valid] + bias
         done |= valid
         half = shift / 2
-        valid_c = _valid(mask_c, crect, half) & ~done_c
+        valid_c = mask_c.valid(crect, half) & ~done_c
         for k in (1, 2):
             out[k][valid_c] = _sample(source[k], crect, half)[valid_c]
         done_c |= valid_c

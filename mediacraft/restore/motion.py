@@ -16,7 +16,7 @@ import math
 import cv2
 import numpy as np
 
-WORK_WIDTH = 640
+WORK_WIDTH = 320
 #: below this peak response the frame pair shares too little to trust the shift
 MIN_RESPONSE = 0.04
 

@@ -33,7 +33,7 @@ import numpy as np
 from ..exceptions import MediaError, ValidationError
 from ..media import MediaInfo, atomic_output, probe
 from ..progress import CancelToken, LogHook, Progress, ProgressHook, ignore_log, ignore_progress
-from .fill import feather, inpaint_planes, temporal_fill
+from .fill import Blocked, feather, inpaint_planes, temporal_fill
 from .motion import MotionTracker
 from .overlay import Overlay, OverlaySampler
 from .stream import Encoder, Planes, VideoShape, decode_planes, video_shape
@@ -55,6 +55,7 @@ class RegionPlan:
     method: str  # what the rectangle gets: temporal, unblend, inpaint, delogo
     overlay: Overlay | None = None
     notes: list[str] = field(default_factory=list)
+    corrections: dict[int, np.ndarray] = field(default_factory=dict)  # local alignment
 
 
 @dataclass
@@ -194,7 +195,7 @@ def rebuild_frame(
     t: int,
     frames: OrderedDict[int, Planes] | dict[int, Planes],
     analysis: Analysis,
-    masks: tuple[np.ndarray, np.ndarray],
+    masks: tuple[Blocked, Blocked],
 ) -> Planes:
     """Frame ``t`` with every planned rectangle rebuilt (``delogo`` ones left to ffmpeg)."""
     planes = frames[t]
@@ -209,7 +210,11 @@ def rebuild_frame(
         result = [np.array(p) for p in patch]
         todo = np.ones((h, w), bool)
         if plan.method == "temporal":
-            filled, done = temporal_fill(t, plan.rect, frames, analysis.offsets, masks)
+            filled, done = temporal_fill(
+                t, plan.rect, frames, analysis.offsets, masks, corrections=plan.corrections
+            )
+            for gone in [u for u in plan.corrections if u not in frames]:
+                del plan.corrections[gone]
             done_c = cv2.resize(done.astype(np.uint8), (cw, ch), interpolation=cv2.INTER_AREA) > 0
             result[0][done] = filled[0][done]
             for k in (1, 2):
@@ -236,13 +241,14 @@ def rebuild_frame(
     return out[0], out[1], out[2]
 
 
-def masks_for(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
+def masks_for(analysis: Analysis) -> tuple[Blocked, Blocked]:
+    """The restored rectangles, grown a little, at full and at half resolution."""
     shape = (analysis.shape.height, analysis.shape.width)
     rects = [p.rect for p in analysis.plans]
-    full = region_mask(rects, shape)
-    half = region_mask([(x // 2, y // 2, (w + 1) // 2, (h + 1) // 2) for x, y, w, h in rects],
-                       (shape[0] // 2, shape[1] // 2), grow=1)  # fmt: skip
-    return full, half
+    grow = 2
+    full = [(x - grow, y - grow, w + 2 * grow, h + 2 * grow) for x, y, w, h in rects]
+    half = [(x // 2 - 1, y // 2 - 1, (w + 1) // 2 + 2, (h + 1) // 2 + 2) for x, y, w, h in rects]
+    return Blocked(full, shape), Blocked(half, (shape[0] // 2, shape[1] // 2))
 
 
 def restore(
@@ -302,7 +308,7 @@ def restore(
 def _rebuild_all(
     src: str | os.PathLike[str],
     analysis: Analysis,
-    masks: tuple[np.ndarray, np.ndarray],
+    masks: tuple[Blocked, Blocked],
     window: int,
     encoder: Encoder,
     report: ProgressHook,

@@ -56,14 +56,18 @@ def video_shape(path: str | os.PathLike[str], info: MediaInfo) -> VideoShape:
 
 
 def to_planes(frame: av.VideoFrame) -> Planes:
-    """Copies of the frame's Y, U, V planes (uint8) in 4:2:0."""
+    """The frame's Y, U, V planes (uint8) in 4:2:0, as views of the decoded frame.
+
+    A view keeps the frame's buffer alive, and the decoder never writes into a
+    buffer still referenced, so no copy is needed.
+    """
     if frame.format.name != "yuv420p":
         frame = frame.reformat(format="yuv420p")
     planes = []
     for plane in frame.planes:
         width = plane.width
         rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        planes.append(rows[:, :width].copy())
+        planes.append(rows[:, :width])
     return planes[0], planes[1], planes[2]
 
 

@@ -295,6 +295,7 @@ class Batch:
                 info = remove_watermark(
                     source, item.output, self.regions, progress=hook, cancel=token,
                     timeout=self.args.timeout,
+                    method=getattr(self.args, "method", None) or "auto",
                 )  # fmt: skip
             else:
                 info = remux_file(source, item.output, hook, token, self.args.timeout)

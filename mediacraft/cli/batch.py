@@ -47,6 +47,7 @@ from ..config import Config
 from ..download import DownloadLimits, DownloadOptions, politeness
 from ..download.options import PROFILES
 from ..exceptions import ValidationError
+from ..restore import METHODS
 
 TASKS = ("download", "remux", "watermark_removal")
 
@@ -89,6 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "remux for local files)")  # fmt: skip
     parser.add_argument("--regions", action="append", default=[], metavar="X,Y,W,H",
                         help="watermark rectangle in video pixels (repeatable)")  # fmt: skip
+    parser.add_argument("--method", choices=METHODS, default=None,
+                        help="watermark removal: auto (default: recover the picture where "
+                        "the video shows it), unblend, temporal, inpaint or delogo")  # fmt: skip
     parser.add_argument("-p", "--parallel", type=int, default=4, help="items at once (default 4)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="download profile (default stable)")  # fmt: skip
@@ -148,6 +152,8 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--task watermark_removal needs at least one --regions x,y,w,h")
     if args.regions and args.task != "watermark_removal":
         raise UsageError("--regions only applies to --task watermark_removal")
+    if args.method is not None and args.task != "watermark_removal":
+        raise UsageError("--method only applies to --task watermark_removal")
     if args.input_dir is not None and args.task == "download":
         raise UsageError("--input-dir holds local files: use --task remux or watermark_removal")
 

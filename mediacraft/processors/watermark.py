@@ -27,7 +27,7 @@ from ..media import MediaInfo, atomic_output, probe, run_ffmpeg
 from ..media.codecs import audio_args_for_mp4
 from ..paths import TaskPaths
 from ..progress import CancelToken, LogHook, ProgressHook
-from ..restore import restore, validate_method
+from ..restore import validate_method
 from ..tasklog import TaskLog
 from ..tasks import Task
 from . import JobContext, Processor, register
@@ -131,6 +131,8 @@ def remove_watermark(
     info = probe(src)
     checked = validate_regions(list(regions), info.width, info.height)
     if method != "delogo":
+        from ..restore.pipeline import restore  # numpy and OpenCV when first needed
+
         return restore(
             src,
             dst,

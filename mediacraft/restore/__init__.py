@@ -3,11 +3,13 @@
 ``pipeline`` runs the passes and chooses per rectangle; ``motion`` tracks the
 camera; ``overlay`` estimates and inverts a semi-transparent logo; ``fill``
 rebuilds a rectangle from other frames or spatially; ``stream`` decodes with
-PyAV and encodes through the bundled ffmpeg.
+PyAV and encodes through the bundled ffmpeg; ``detect`` suggests logo
+rectangles; ``preview`` restores one frame. Importing the package itself
+loads neither numpy nor OpenCV (``methods`` names the methods).
 """
 
 from __future__ import annotations
 
-from .pipeline import METHODS, restore, validate_method
+from .methods import METHODS, validate_method
 
-__all__ = ["METHODS", "restore", "validate_method"]
+__all__ = ["METHODS", "validate_method"]

@@ -30,15 +30,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..exceptions import MediaError, ValidationError
+from ..exceptions import MediaError
 from ..media import MediaInfo, atomic_output, probe
 from ..progress import CancelToken, LogHook, Progress, ProgressHook, ignore_log, ignore_progress
 from .fill import Blocked, feather, inpaint_planes, temporal_fill
+from .methods import METHODS, validate_method  # noqa: F401 (re-exported)
 from .motion import MotionTracker
 from .overlay import Overlay, OverlaySampler
 from .stream import Encoder, Planes, VideoShape, decode_planes, video_shape
 
-METHODS = ("auto", "unblend", "temporal", "inpaint", "delogo")
 Rect = tuple[int, int, int, int]
 #: frames on each side of the rebuilt one that may lend it background
 MAX_WINDOW = 48
@@ -64,14 +64,6 @@ class Analysis:
     offsets: np.ndarray
     plans: list[RegionPlan]
     window: int
-
-
-def validate_method(method: object) -> str:
-    if method is None:
-        return "auto"
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValidationError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    return method
 
 
 def region_mask(rects: list[Rect], shape: tuple[int, int], grow: int = 2) -> np.ndarray:

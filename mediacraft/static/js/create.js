@@ -117,7 +117,10 @@
   }
 
   /* --- watermark -------------------------------------------------------------------- */
-  var wm = { taskId: null, media: null, regions: [], selected: -1, drag: null, frameTimer: null };
+  var wm = {
+    taskId: null, media: null, regions: [], selected: -1, drag: null, frameTimer: null,
+    detected: [], detectToken: 0, detectPending: false,
+  };
   var wmUpload = $("wm-upload-form");
   var wmConfig = $("wm-config-form");
   var canvas = $("wm-canvas");
@@ -170,8 +173,12 @@
       duration: media.duration,
     });
     wmConfig.hidden = false;
+    $("wm-preview-figure").hidden = true;
     loadFrame(middle);
     renderRegions();
+    /* after the first frame: a visitor gets one frame-sized look at the video at a time */
+    wm.detectPending = true;
+    detectedBox.querySelector(".detected-status").textContent = detectedText("looking");
   }
 
   function loadFrame(index) {
@@ -182,10 +189,15 @@
     });
     frameImg.src =
       "/api/tasks/" + encodeURIComponent(wm.taskId) + "/frame?index=" + index + "&max_width=1280";
+    $("wm-preview-figure").hidden = true; /* a preview shows the frame it was made for */
   }
   frameImg.addEventListener("load", function () {
     frameImg.dataset.loaded = range.value;
     draw();
+    if (wm.detectPending) {
+      wm.detectPending = false;
+      detectRegions(1);
+    }
   });
 
   function chooseFrame(value, from) {
@@ -345,6 +357,14 @@
         ctx.fillText(String(i + 1), r.x + 4 * scale, r.y + 14 * scale);
       }
     });
+    /* detected logos not taken yet: dashed, in another colour */
+    ctx.save();
+    ctx.setLineDash([6 * scale, 4 * scale]);
+    ctx.strokeStyle = "#0ea5e9";
+    wm.detected.forEach(function (r) {
+      ctx.strokeRect(r.x, r.y, r.w, r.h);
+    });
+    ctx.restore();
   }
   /* Keep the whole frame on screen: at most 70% of the window's height. */
   function fitStage() {
@@ -397,6 +417,141 @@
     });
   }
 
+  /* --- detected logos: offered, then used (as ordinary regions) or dismissed ------- */
+  var detectedBox = $("wm-detected");
+  function detectedText(key, vars) {
+    return MC.fmt(detectedBox.getAttribute("data-" + key), vars || {});
+  }
+  function detectRegions(retries) {
+    var token = ++wm.detectToken;
+    wm.detected = [];
+    renderDetected();
+    detectedBox.querySelector(".detected-status").textContent = detectedText("looking");
+    MC.api("GET", "/api/tasks/" + encodeURIComponent(wm.taskId) + "/suggested-regions").then(
+      function (data) {
+        if (token !== wm.detectToken) return;
+        wm.detected = (data.regions || []).map(function (v) {
+          return { x: v[0], y: v[1], w: v[2], h: v[3] };
+        });
+        detectedBox.querySelector(".detected-status").textContent = wm.detected.length
+          ? "" : detectedText("none");
+        renderDetected();
+        draw();
+      },
+      function (error) {
+        if (token !== wm.detectToken) return;
+        if (error.code === 429 && retries > 0) {
+          /* another look at the video (a frame) was still running: once more, a bit later */
+          setTimeout(function () {
+            if (token === wm.detectToken) detectRegions(retries - 1);
+          }, 1500);
+          return;
+        }
+        var status = detectedBox.querySelector(".detected-status");
+        status.textContent = MC.errorText(error).text;
+      }
+    );
+  }
+  function useDetected(index) {
+    if (wm.regions.length >= MAX_REGIONS) return;
+    wm.regions.push(wm.detected[index]);
+    wm.detected.splice(index, 1);
+    wm.selected = wm.regions.length - 1;
+    renderDetected();
+    renderRegions();
+    draw();
+    MC.showMessage(messageOf(wmConfig), "");
+  }
+  function renderDetected() {
+    var list = $("wm-detected-list");
+    list.textContent = "";
+    $("wm-use-all").hidden = wm.detected.length < 2;
+    wm.detected.forEach(function (r, i) {
+      var item = document.createElement("li");
+      item.className = "detected-item";
+      var text = document.createElement("span");
+      text.textContent = detectedText("found", { n: i + 1, x: r.x, y: r.y, w: r.w, h: r.h });
+      var actions = document.createElement("span");
+      actions.className = "actions";
+      var use = document.createElement("button");
+      use.type = "button";
+      use.className = "button small";
+      use.textContent = detectedText("use");
+      use.setAttribute("aria-label", detectedText("use-label", { n: i + 1 }));
+      use.addEventListener("click", function () {
+        useDetected(i);
+      });
+      var dismiss = document.createElement("button");
+      dismiss.type = "button";
+      dismiss.className = "button small";
+      dismiss.textContent = detectedText("dismiss");
+      dismiss.setAttribute("aria-label", detectedText("dismiss-label", { n: i + 1 }));
+      dismiss.addEventListener("click", function () {
+        wm.detected.splice(i, 1);
+        renderDetected();
+        draw();
+      });
+      actions.appendChild(use);
+      actions.appendChild(dismiss);
+      item.appendChild(text);
+      item.appendChild(actions);
+      list.appendChild(item);
+    });
+  }
+  $("wm-use-all").addEventListener("click", function () {
+    while (wm.detected.length && wm.regions.length < MAX_REGIONS) useDetected(0);
+  });
+
+  /* --- the chosen method, and its preview on the chosen frame beside the original --- */
+  function chosenMethod() {
+    var checked = wmConfig.querySelector('input[name="method"]:checked');
+    return checked ? checked.value : "auto";
+  }
+  $("wm-preview-button").addEventListener("click", function () {
+    var message = messageOf(wmConfig);
+    if (!wm.regions.length) {
+      MC.showMessage(message, T.need_region, "error");
+      canvas.focus();
+      return;
+    }
+    var button = $("wm-preview-button");
+    var regions = wm.regions.map(function (r) {
+      return integerRegion(r).join(",");
+    }).join(";");
+    var url = "/api/tasks/" + encodeURIComponent(wm.taskId) + "/preview?frame=" + Number(range.value) +
+      "&method=" + encodeURIComponent(chosenMethod()) + "&regions=" + encodeURIComponent(regions) +
+      "&max_width=1280";
+    MC.setBusy(button, true);
+    MC.showMessage(message, button.getAttribute("data-busy"), "info");
+    fetch(url, { credentials: "same-origin" }).then(
+      function (response) {
+        if (!response.ok) {
+          return response.json().then(
+            function (envelope) {
+              throw new MC.ApiError(response.status, envelope && envelope.message);
+            },
+            function () {
+              throw new MC.ApiError(response.status, "");
+            }
+          );
+        }
+        return response.blob().then(function (blob) {
+          var img = $("wm-preview");
+          if (img.src && img.src.indexOf("blob:") === 0) URL.revokeObjectURL(img.src);
+          img.src = URL.createObjectURL(blob);
+          img.dataset.frame = range.value;
+          img.dataset.method = chosenMethod();
+          $("wm-preview-figure").hidden = false;
+          MC.setBusy(button, false);
+          MC.showMessage(message, "");
+        });
+      }
+    ).catch(function (error) {
+      MC.setBusy(button, false);
+      MC.showError(message, error instanceof MC.ApiError ? error : new MC.ApiError(0, ""));
+    });
+  });
+
   $("wm-clear").addEventListener("click", function () {
     wm.regions = [];
     wm.selected = -1;
@@ -418,6 +573,7 @@
     MC.api("POST", "/api/tasks/" + encodeURIComponent(wm.taskId) + "/config", {
       selected_frame: Number(range.value),
       regions: wm.regions.map(integerRegion),
+      method: chosenMethod(),
     }).then(
       function () {
         goToTasks(wm.taskId);

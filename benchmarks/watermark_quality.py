@@ -35,9 +35,9 @@ from skimage.metrics import structural_similarity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mediacraft.media import ffmpeg_exe, probe  # noqa: E402
-from mediacraft.processors.watermark import remove_watermark, watermark_args  # noqa: E402
-from tests.support.logo_clips import LogoClip  # noqa: E402
+from mediacraft.media import ffmpeg_exe, probe
+from mediacraft.processors.watermark import remove_watermark, watermark_args
+from tests.support.logo_clips import LogoClip
 
 METHODS = ("auto", "unblend", "temporal", "inpaint", "delogo")
 CLIPS = (("pan", "semi"), ("pan", "opaque"), ("static", "semi"), ("static", "opaque"))
@@ -82,7 +82,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def _timed(run) -> float:  # noqa: ANN001
+def _timed(run) -> float:
     start = time.perf_counter()
     run()
     return time.perf_counter() - start

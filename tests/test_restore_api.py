@@ -57,7 +57,7 @@ def test_nothing_is_suggested_for_a_clean_video(tmp_path: Path) -> None:
     assert all(iou(box, clip.region) < 0.3 for box in found), found
 
 
-def _task(client, path: Path) -> str:  # noqa: ANN001
+def _task(client, path: Path) -> str:
     response = client.post("/api/tasks/create", json={"task_type": "watermark_removal"})
     task_id = response.json["data"]["task_id"]
     uploaded = multipart(client, f"/api/tasks/{task_id}/upload", [(path, "clip.mp4")])
@@ -74,7 +74,7 @@ def _jpeg_luma_limited(data: bytes) -> np.ndarray:
     return rows[:, : plane.width].astype(np.float32) * 219 / 255 + 16
 
 
-def test_suggested_regions_endpoint(client, other_client, clips: dict) -> None:  # noqa: ANN001
+def test_suggested_regions_endpoint(client, other_client, clips: dict) -> None:
     clip, src = clips["pan-semi"]
     task_id = _task(client, src)
     response = client.get(f"/api/tasks/{task_id}/suggested-regions")
@@ -89,7 +89,7 @@ def test_suggested_regions_endpoint(client, other_client, clips: dict) -> None: 
     assert_error(client.get(f"/api/tasks/{empty_id}/suggested-regions"), 400, "no uploaded")
 
 
-def test_preview_shows_the_method_on_one_frame(client, other_client, clips: dict) -> None:  # noqa: ANN001
+def test_preview_shows_the_method_on_one_frame(client, other_client, clips: dict) -> None:
     clip, src = clips["pan-opaque"]
     task_id = _task(client, src)
     x, y, w, h = clip.region
@@ -119,7 +119,7 @@ def test_preview_shows_the_method_on_one_frame(client, other_client, clips: dict
     assert assert_error(foreign, 404) == assert_error(missing, 404)
 
 
-def test_preview_shares_the_frame_rate_limit(app_config: dict, request, clips: dict) -> None:  # noqa: ANN001
+def test_preview_shares_the_frame_rate_limit(app_config: dict, request, clips: dict) -> None:
     app_config["frames_per_minute"] = 2
     client = request.getfixturevalue("client")
     _, src = clips["static-semi"]
@@ -135,7 +135,7 @@ def test_preview_shares_the_frame_rate_limit(app_config: dict, request, clips: d
 
 
 def test_method_through_the_api_and_the_note_in_the_log(
-    client, clips: dict, tmp_path: Path  # noqa: ANN001
+    client, clips: dict, tmp_path: Path
 ) -> None:
     clip, src = clips["static-semi"]
     task_id = _task(client, src)

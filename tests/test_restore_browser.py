@@ -21,7 +21,7 @@ from tests.test_restore_api import iou
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def test_detected_region_method_and_preview(page, server, tmp_path) -> None:  # noqa: ANN001, F811
+def test_detected_region_method_and_preview(page, server, tmp_path) -> None:  # noqa: F811
     clip = LogoClip("pan", "opaque", scale=0.5, seconds=3.0)
     video = clip.write(tmp_path / "pan.mp4")
     page.goto(server.url + "/")
@@ -62,7 +62,7 @@ def test_detected_region_method_and_preview(page, server, tmp_path) -> None:  # 
     wait_for_status(page, created_id(page), "completed")
 
 
-def test_the_assist_in_chinese(page, server, tmp_path) -> None:  # noqa: ANN001, F811
+def test_the_assist_in_chinese(page, server, tmp_path) -> None:  # noqa: F811
     clip = LogoClip("static", "semi", scale=0.5, seconds=2.0)
     video = clip.write(tmp_path / "still.mp4")
     page.goto(server.url + "/?lang=zh")

@@ -11,7 +11,7 @@ from mediacraft.cli import main
 from tests.support.logo_clips import LogoClip, region_psnr
 
 
-def test_batch_with_a_method_recovers_the_picture(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_batch_with_a_method_recovers_the_picture(tmp_path: Path, capsys) -> None:
     videos = tmp_path / "videos"
     videos.mkdir()
     clip = LogoClip("pan", "opaque", scale=0.5, seconds=2.0)
@@ -33,7 +33,7 @@ def test_batch_with_a_method_recovers_the_picture(tmp_path: Path, capsys) -> Non
     assert code == 0 and region_psnr(clip, tmp_path / "fast" / "pan.mp4")[0] < restored - 5
 
 
-def test_method_usage_errors(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_method_usage_errors(tmp_path: Path, capsys) -> None:
     code = main(["batch", "--input-dir", str(tmp_path), "-o", str(tmp_path / "o"),
                  "--task", "remux", "--method", "auto"])  # fmt: skip
     assert code == 2 and "--method only applies to --task watermark_removal" in (

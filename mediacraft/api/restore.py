@@ -18,7 +18,7 @@ from .envelope import envelope
 bp = Blueprint("restore_api", __name__, url_prefix="/api/tasks")
 
 
-def _watermark_input(task_id: str):  # noqa: ANN202
+def _watermark_input(task_id: str):
     ext = current_app.extensions["mediacraft"]
     task = ext.service.get_owned(g.user_id, task_id)
     if task.task_type != "watermark_removal":
@@ -29,7 +29,7 @@ def _watermark_input(task_id: str):  # noqa: ANN202
 
 
 @bp.get("/<task_id>/suggested-regions")
-def suggested_regions(task_id: str):  # noqa: ANN201
+def suggested_regions(task_id: str):
     ext, _, item = _watermark_input(task_id)
     regions = ext.frames.suggestions(g.user_id, item["path"])
     return envelope({"regions": regions})

@@ -89,7 +89,7 @@ def _reduce(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     return rows[:, : size[0]].astype(np.float32)
 
 
-def _sequential(container, stream, samples, total, size, deadline) -> list[np.ndarray]:  # noqa: ANN001
+def _sequential(container, stream, samples, total, size, deadline) -> list[np.ndarray]:
     """A short video: decode it through, keep every n-th frame."""
     stride = max(1, total // samples)
     frames = []
@@ -104,7 +104,7 @@ def _sequential(container, stream, samples, total, size, deadline) -> list[np.nd
     return frames
 
 
-def _seeking(container, stream, samples, duration, size, deadline) -> list[np.ndarray]:  # noqa: ANN001
+def _seeking(container, stream, samples, duration, size, deadline) -> list[np.ndarray]:
     """A long video: one frame near each sample time (the keyframe before it)."""
     tb: Fraction = stream.time_base
     start = stream.start_time or 0

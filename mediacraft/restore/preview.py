@@ -47,7 +47,7 @@ def planes_to_frame(planes: Planes) -> av.VideoFrame:
 
 
 def _spread_samples(
-    path: str | os.PathLike[str], shape, count: int, deadline: float  # noqa: ANN001
+    path: str | os.PathLike[str], shape, count: int, deadline: float
 ) -> list[tuple[int, Planes]]:
     """About ``count`` frames spread over the video (keyframes when it is long)."""
     step = max(1, shape.frames // count)

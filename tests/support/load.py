@@ -29,8 +29,8 @@ from pathlib import Path
 
 import requests
 
+from mediacraft.model import TaskStatus
 from mediacraft.storage import FileStorage
-from mediacraft.tasks import TaskStatus
 
 
 @dataclass

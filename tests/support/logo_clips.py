@@ -169,7 +169,7 @@ class LogoClip:
         return path
 
 
-def _lumas(path: Path, height: int):  # noqa: ANN202
+def _lumas(path: Path, height: int):
     import av
 
     with av.open(str(path)) as container:

@@ -123,11 +123,13 @@ def remove_watermark(
     crf: int = X264_CRF,
     method: str = "delogo",
     log: LogHook | None = None,
+    memory_mb: int = 512,
 ) -> MediaInfo:
     """Write ``src`` without the ``regions`` to ``dst`` (MP4) and return the result's info.
 
     ``method`` is one of :data:`mediacraft.restore.METHODS`; notes on what
-    ``auto`` chose, and on fallbacks, go to ``log``.
+    ``auto`` chose, and on fallbacks, go to ``log``. ``memory_mb`` bounds the
+    window of decoded frames the restoration keeps.
     """
     method = validate_method(method)
     info = probe(src)
@@ -149,6 +151,7 @@ def remove_watermark(
             preset=preset,
             crf=crf,
             info=info,
+            memory_mb=memory_mb,
         )
     with atomic_output(dst) as tmp:
         run_ffmpeg(
@@ -225,5 +228,6 @@ class WatermarkProcessor(Processor):
             max_output_bytes=ctx.config.user_quota_mb * 1024 * 1024,
             method=method,
             log=log,
+            memory_mb=ctx.config.restore_memory_mb,
         )
         return result_dict(dst, info)

@@ -11,8 +11,9 @@ same encoder settings it records:
   (mean over frames);
 * PSNR outside the rectangle against the input (what the method costs the rest
   of the picture: one more encode);
-* wall time, and its ratio to the bare delogo command on the same clip
-  (median of ``--rounds`` runs, bare and MediaCraft alternating).
+* wall time and CPU time (this process and its children, ffmpeg included),
+  each as a ratio to the bare delogo command on the same clip (median of
+  ``--rounds`` runs, bare and MediaCraft alternating).
 
     python benchmarks/watermark_quality.py [--rounds 1] [--seconds 8] [--scale 1.0]
         [--cache /tmp/mediacraft-wq] [--json results.json]
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -82,10 +84,22 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def _timed(run) -> float:
+def _timed(run) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and its children) of ``run()``.
+
+    CPU time is the fairer figure on a shared machine: other load stretches the
+    wall time of both sides, unevenly.
+    """
+    before = _cpu()
     start = time.perf_counter()
     run()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu() - before
+
+
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> int:
@@ -105,8 +119,8 @@ def main() -> int:
             clip.write(src)
         region = clip.region
         bare_out = args.cache / "bare-delogo.mp4"
-        bare_times = []
-        method_times: dict[str, list[float]] = {m: [] for m in METHODS}
+        bare_times: list[tuple[float, float]] = []
+        method_times: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
         notes: dict[str, list[str]] = {m: [] for m in METHODS}
         for _ in range(args.rounds):
             bare_times.append(_timed(lambda: bare_delogo(src, bare_out, region)))  # noqa: B023
@@ -117,21 +131,25 @@ def main() -> int:
                     lambda: remove_watermark(src, out, [list(region)], method=method,  # noqa: B023
                                              log=notes[method].append)  # noqa: B023
                 ))  # fmt: skip
-        bare_time = statistics.median(bare_times)
+        bare_time = statistics.median(t[0] for t in bare_times)
+        bare_cpu = statistics.median(t[1] for t in bare_times)
         row = {"clip": f"{scene}/{logo}", "method": "ffmpeg delogo (bare)", "seconds": bare_time,
-               "ratio": 1.0, **measure(clip, src, bare_out)}  # fmt: skip
+               "ratio": 1.0, "cpu": bare_cpu, "cpu_ratio": 1.0,
+               **measure(clip, src, bare_out)}  # fmt: skip
         rows.append(row)
         for method in METHODS:
-            seconds = statistics.median(method_times[method])
+            seconds = statistics.median(t[0] for t in method_times[method])
+            cpu = statistics.median(t[1] for t in method_times[method])
             out = args.cache / f"out-{method}.mp4"
             rows.append({"clip": f"{scene}/{logo}", "method": method, "seconds": seconds,
-                         "ratio": seconds / bare_time, **measure(clip, src, out),
-                         "notes": notes[method]})  # fmt: skip
+                         "ratio": seconds / bare_time, "cpu": cpu, "cpu_ratio": cpu / bare_cpu,
+                         **measure(clip, src, out), "notes": notes[method]})  # fmt: skip
         for r in rows[-len(METHODS) - 1 :]:
             print(
                 f"{r['clip']:14} {r['method']:22} in {r['psnr_in']:5.1f} dB  "
                 f"SSIM {r['ssim_in']:.3f}  out {r['psnr_out']:5.1f} dB  "
-                f"{r['seconds']:6.2f} s  {r['ratio']:4.2f}x", flush=True,
+                f"{r['seconds']:6.2f} s  {r['ratio']:4.2f}x  CPU {r['cpu']:6.2f} s  "
+                f"{r['cpu_ratio']:4.2f}x", flush=True,
             )  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -158,3 +158,16 @@ def test_method_through_the_api_and_the_note_in_the_log(
     result = tmp_path / "result.mp4"
     result.write_bytes(payload)
     assert region_psnr(clip, result)[0] >= 30.0
+
+
+def test_compat_remove_watermark_takes_the_method(client, clips: dict) -> None:
+    clip, src = clips["static-opaque"]
+    uploaded = multipart(client, "/api/video/upload", [(src, "clip.mp4")])
+    video_id = uploaded.json["data"]["video_id"]
+    url = f"/api/video/{video_id}/remove-watermark"
+    body = {"selected_frame": 0, "regions": [list(clip.region)]}
+    assert_error(client.post(url, json={**body, "method": "magic"}), 400, "method must be one of")
+    queued = client.post(url, json={**body, "method": "delogo"})
+    assert queued.status_code == 200, queued.json
+    status = client.get(f"/api/tasks/{video_id}/status").json["data"]
+    assert status["config"]["method"] == "delogo"

@@ -627,6 +627,10 @@ def paths() -> dict[str, Any]:
                             "(or {x, y, width, height})",
                             "items": {"type": ["array", "object"]},
                         },
+                        "method": {
+                            "type": "string",
+                            "enum": ["auto", "unblend", "temporal", "inpaint", "delogo"],
+                        },
                     },
                 },
             )

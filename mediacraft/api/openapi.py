@@ -239,6 +239,18 @@ VIDEO_INFO = obj(
         ),
     }
 )
+#: a task as the /api/video endpoints report it
+VIDEO_STATUS = obj(
+    {
+        "task_id": {"type": "string"},
+        "status": {"type": "string"},
+        "progress": {"type": "number"},
+        "stage": {"type": ["string", "null"]},
+        "error_message": {"type": ["string", "null"]},
+        "queue_position": {"type": ["integer", "null"]},
+        "result_url": {"type": ["string", "null"]},
+    }
+)
 SEED_TASK = obj({"task_id": {"type": "string"}, "status": {"type": "string"}})
 
 BATCH_BODY = {
@@ -605,17 +617,7 @@ def paths() -> dict[str, Any]:
                 "Compat: configure and queue the watermark removal; poll the status",
                 "compat-video",
                 params=[VIDEO_ID],
-                data=obj(
-                    {
-                        "task_id": {"type": "string"},
-                        "status": {"type": "string"},
-                        "progress": {"type": "number"},
-                        "stage": {"type": ["string", "null"]},
-                        "error_message": {"type": ["string", "null"]},
-                        "queue_position": {"type": ["integer", "null"]},
-                        "result_url": {"type": ["string", "null"]},
-                    }
-                ),
+                data=VIDEO_STATUS,
                 body={
                     "type": "object",
                     "required": ["regions"],
@@ -639,17 +641,7 @@ def paths() -> dict[str, Any]:
             "post": op(
                 "Compat: upload 2-20 clips and queue their merge; poll the status",
                 "compat-video",
-                data=obj(
-                    {
-                        "task_id": {"type": "string"},
-                        "status": {"type": "string"},
-                        "progress": {"type": "number"},
-                        "stage": {"type": ["string", "null"]},
-                        "error_message": {"type": ["string", "null"]},
-                        "queue_position": {"type": ["integer", "null"]},
-                        "result_url": {"type": ["string", "null"]},
-                    }
-                ),
+                data=VIDEO_STATUS,
                 multipart=True,
                 body={
                     "type": "object",
@@ -670,17 +662,7 @@ def paths() -> dict[str, Any]:
                 "Compat: a video task's state and progress",
                 "compat-video",
                 params=[TASK_ID],
-                data=obj(
-                    {
-                        "task_id": {"type": "string"},
-                        "status": {"type": "string"},
-                        "progress": {"type": "number"},
-                        "stage": {"type": ["string", "null"]},
-                        "error_message": {"type": ["string", "null"]},
-                        "queue_position": {"type": ["integer", "null"]},
-                        "result_url": {"type": ["string", "null"]},
-                    }
-                ),
+                data=VIDEO_STATUS,
             )
         },
         "/api/video/result/{task_id}": {

@@ -81,7 +81,9 @@ function startFrameChooser(media) {
   wm.detectPending = true;
 }
 
-function loadFrame(index) {
+function loadFrame(index, retry) {
+  wm.frameRetries = retry ? wm.frameRetries - 1 : 3;
+  wm.frameIndex = index;
   const count = Number(range.max) + 1;
   wmConfig.querySelector(".frame-label").textContent = MC.fmt(T.frame_n, {
     index: index,
@@ -91,6 +93,16 @@ function loadFrame(index) {
     "/api/tasks/" + encodeURIComponent(wm.taskId) + "/frame?index=" + index + "&max_width=1280";
   assist.hidePreview(); /* a preview shows the frame it was made for */
 }
+/* A visitor gets one look at the video at a time: while the logo detection runs, a
+   frame is refused (429). Ask again shortly, a few times. */
+frameImg.addEventListener("error", function () {
+  if (wm.frameRetries > 0) {
+    const index = wm.frameIndex;
+    setTimeout(function () {
+      if (wm.frameIndex === index) loadFrame(index, true);
+    }, 1000);
+  }
+});
 frameImg.addEventListener("load", function () {
   frameImg.dataset.loaded = range.value;
   draw();

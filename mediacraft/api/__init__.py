@@ -31,20 +31,27 @@ def is_api_request() -> bool:
 
 def init_app(app: Flask) -> None:
     from . import (
+        account,
         batches,
         compat_download,
         compat_video,
         events,
         media,
         openapi,
+        posters,
         restore,
+        resumable,
+        shares,
+        tags,
         tasks,
         user,
     )
 
-    for module in (
-        user, tasks, openapi, compat_download, compat_video, batches, events, media, restore,
-    ):  # fmt: skip
+    modules = (
+        user, tasks, openapi, compat_download, compat_video, batches, events, media,
+        posters, shares, account, resumable, tags, restore,
+    )
+    for module in modules:
         app.register_blueprint(module.bp)
 
     @app.errorhandler(MediaCraftError)

@@ -87,6 +87,7 @@ class Config:
     frames_per_minute: int = 120  # frame extractions per visitor and process
     frame_seconds: float = 10.0  # time limit of one frame extraction
     frame_cache_mb: int = 64  # recently extracted frames kept per process
+    restore_memory_mb: int = 512  # frames one watermark restoration keeps decoded at once
     # --- decoding budgets of an upload
     max_video_pixels: int = 7680 * 4320  # width x height of one frame (8K)
     max_video_streams: int = 16
@@ -200,6 +201,7 @@ AT_LEAST_ONE = (
     "max_uploads_per_user", "max_video_pixels",
     "max_video_streams", "max_video_frames", "gunicorn_workers", "gunicorn_threads",
     "gunicorn_connections", "gunicorn_timeout", "max_upload_mb", "extraction_seconds",
+    "restore_memory_mb",
 )  # fmt: skip
 POSITIVE = (
     "heartbeat_seconds", "stale_after_seconds", "poll_seconds", "frame_seconds",

@@ -1,5 +1,8 @@
 """Frames for the region picker, within budgets a visitor cannot lift.
 
+The same budgets cover the other synchronous looks at a video: the detected
+logo rectangles and the preview of a removal method on one frame.
+
 Extracting a frame decodes video in the request's thread: on a file whose
 keyframes are far apart, the last frame means decoding the whole file. So:
 
@@ -17,6 +20,7 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from pathlib import Path
 
 from .config import Config
@@ -53,6 +57,65 @@ class FrameService:
         max_width: int | None = None,
     ) -> bytes:
         key = self._key(path, index, t, max_width)
+        return self._bounded(
+            user_id,
+            key,
+            lambda: extract_frame(
+                path,
+                index=index,
+                t=t,
+                max_width=max_width,
+                time_limit=self.config.frame_seconds,
+                budget=self.budget,
+            ),
+        )
+
+    def preview(
+        self,
+        user_id: str,
+        path: str | os.PathLike[str],
+        *,
+        index: int,
+        regions: list[tuple[int, int, int, int]],
+        method: str,
+        max_width: int | None = None,
+    ) -> bytes:
+        """Frame ``index`` restored by ``method``: same limits as a frame extraction."""
+        from .restore.preview import preview_frame  # numpy and OpenCV only when asked
+
+        key = self._key(path, "preview", index, tuple(map(tuple, regions)), method, max_width)
+        return self._bounded(
+            user_id,
+            key,
+            lambda: preview_frame(
+                path,
+                index,
+                regions,
+                method,
+                time_limit=self.config.frame_seconds,
+                budget=self.budget,
+                max_width=max_width,
+            ),
+        )
+
+    def suggestions(self, user_id: str, path: str | os.PathLike[str]) -> list[list[int]]:
+        """Detected logo rectangles of the video: same limits as a frame extraction."""
+        import json
+
+        from .restore.detect import suggest_regions
+
+        key = self._key(path, "suggest")
+        data = self._bounded(
+            user_id,
+            key,
+            lambda: json.dumps(
+                suggest_regions(path, time_limit=self.config.frame_seconds, budget=self.budget)
+            ).encode(),
+        )
+        return json.loads(data)
+
+    def _bounded(self, user_id: str, key: tuple, work: Callable[[], bytes]) -> bytes:
+        """``work()`` cached under ``key``, counted against the visitor, one per CPU at once."""
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -64,21 +127,14 @@ class FrameService:
                 raise Busy("The server is busy extracting frames; try again in a moment")
             try:
                 self.decodes += 1
-                jpeg = extract_frame(
-                    path,
-                    index=index,
-                    t=t,
-                    max_width=max_width,
-                    time_limit=self.config.frame_seconds,
-                    budget=self.budget,
-                )
+                result = work()
             finally:
                 self._slots.release()
         finally:
             with self._lock:
                 self._decoding.discard(user_id)
-        self._remember(key, jpeg)
-        return jpeg
+        self._remember(key, result)
+        return result
 
     @staticmethod
     def _key(path: str | os.PathLike[str], *args: object) -> tuple:

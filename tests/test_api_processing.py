@@ -252,7 +252,8 @@ def test_cancelled_watermark_leaves_no_ffmpeg_and_no_result(
     task_id = create(client, "watermark_removal")
     assert upload(client, task_id, (media["long"], "long.mp4")).status_code == 200
     queued = client.post(
-        f"/api/tasks/{task_id}/config", json={"selected_frame": 0, "regions": [list(BOX)]}
+        f"/api/tasks/{task_id}/config",
+        json={"selected_frame": 0, "regions": [list(BOX)], "method": "delogo"},
     )
     assert queued.status_code == 200, queued.json
     wait_status(client, task_id, "processing")

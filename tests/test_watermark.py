@@ -130,7 +130,20 @@ def test_validate_config_uses_the_probed_frame_size(sources: tuple[Path, Path]) 
     processor.validate_config(
         task, {"selected_frame": 74, "regions": [list(BOX), [1, 1, 4, 4]]}, Config()
     )
-    assert task.config == {"selected_frame": 74, "regions": [list(BOX), [1, 1, 4, 4]]}
+    assert task.config == {
+        "selected_frame": 74,
+        "regions": [list(BOX), [1, 1, 4, 4]],
+        "method": "auto",
+    }
+    processor.validate_config(
+        task, {"selected_frame": 0, "regions": [list(BOX)], "method": "unblend"}, Config()
+    )
+    assert task.config["method"] == "unblend"
+    with pytest.raises(ValidationError, match="method must be one of auto, unblend, temporal"):
+        processor.validate_config(
+            task, {"selected_frame": 0, "regions": [list(BOX)], "method": "blur"}, Config()
+        )
+    assert task.config["method"] == "unblend"  # a refused config changes nothing
     with pytest.raises(ValidationError, match="selected_frame 75 is out of range"):
         processor.validate_config(task, {"selected_frame": 75, "regions": [list(BOX)]}, Config())
     with pytest.raises(ValidationError, match="selected_frame must be an integer"):
@@ -158,7 +171,8 @@ def test_processor_run_writes_the_result(sources: tuple[Path, Path], tmp_path: P
     assert result["duration"] == pytest.approx(3.0, abs=0.05)
     assert result["size"] == (ctx.result_dir / "output.mp4").stat().st_size
     assert [p.name for p in ctx.result_dir.iterdir()] == ["output.mp4"]
-    assert reports[-1].percent == 100 and {r.stage for r in reports} == {"encoding"}
+    assert reports[-1].percent == 100 and {r.stage for r in reports} <= {"analysing", "encoding"}
+    assert reports[0].stage == "analysing" and reports[-1].stage == "encoding"
 
 
 def test_cancelled_run_leaves_nothing(sources: tuple[Path, Path], tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ def init_app(app: Flask) -> None:
         media,
         openapi,
         posters,
+        restore,
         resumable,
         shares,
         tags,
@@ -49,7 +50,7 @@ def init_app(app: Flask) -> None:
 
     modules = (
         user, tasks, openapi, compat_download, compat_video, batches, events, media,
-        posters, shares, account, resumable, tags, compat_jianying,
+        posters, shares, account, resumable, tags, compat_jianying, restore,
     )
     for module in modules:
         app.register_blueprint(module.bp)

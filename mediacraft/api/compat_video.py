@@ -167,7 +167,11 @@ def remove_watermark(video_id: str):
     regions = body.get("regions")
     if isinstance(regions, list):
         regions = [_region(region) for region in regions]
-    payload = {"selected_frame": body.get("selected_frame", 0), "regions": regions}
+    payload = {
+        "selected_frame": body.get("selected_frame", 0),
+        "regions": regions,
+        "method": body.get("method"),  # None: auto
+    }
     task = ext.service.configure(g.user_id, video_id, payload)
     return envelope(video_status(task), message="Watermark removal queued")
 

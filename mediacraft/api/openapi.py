@@ -444,6 +444,10 @@ def paths() -> dict[str, Any]:
                 body=obj(
                     {
                         "selected_frame": {"type": "integer"},
+                        "method": {
+                            "type": "string",
+                            "enum": ["auto", "unblend", "temporal", "inpaint", "delogo"],
+                        },
                         "regions": {
                             "type": "array",
                             "items": {
@@ -465,6 +469,52 @@ def paths() -> dict[str, Any]:
                 params=[
                     TASK_ID,
                     *FRAME_QUERY,
+                ],
+                raw=JPEG,
+            )
+        },
+        "/api/tasks/{task_id}/suggested-regions": {
+            "get": op(
+                "Rectangles that look like burned-in logos (watermark removal; "
+                "same time and rate limits as frames)",
+                "tasks",
+                params=[TASK_ID],
+                data={
+                    "type": "object",
+                    "properties": {
+                        "regions": {
+                            "type": "array",
+                            "items": {
+                                "type": "array",
+                                "items": {"type": "integer"},
+                                "minItems": 4,
+                                "maxItems": 4,
+                            },
+                        }
+                    },
+                },
+            )
+        },
+        "/api/tasks/{task_id}/preview": {
+            "get": op(
+                "One frame with the regions removed by a method, as JPEG (same time and "
+                "rate limits as frames)",
+                "tasks",
+                params=[
+                    TASK_ID,
+                    query("frame", {"type": "integer", "minimum": 0}, "frame number (0-based)"),
+                    query(
+                        "method",
+                        {"type": "string",
+                         "enum": ["auto", "unblend", "temporal", "inpaint", "delogo"]},
+                        "default: the task's configured method, else auto",
+                    ),  # fmt: skip
+                    query(
+                        "regions",
+                        {"type": "string"},
+                        "x,y,w,h;x,y,w,h or JSON; default: the configured regions",
+                    ),
+                    query("max_width", {"type": "integer", "minimum": 16}),
                 ],
                 raw=JPEG,
             )
@@ -703,6 +753,10 @@ def paths() -> dict[str, Any]:
                             "description": "[x, y, w, h] in video pixels "
                             "(or {x, y, width, height})",
                             "items": {"type": ["array", "object"]},
+                        },
+                        "method": {
+                            "type": "string",
+                            "enum": ["auto", "unblend", "temporal", "inpaint", "delogo"],
                         },
                     },
                 },

@@ -1,8 +1,13 @@
 """Watermark / logo removal (task type ``watermark_removal``).
 
-ffmpeg's ``delogo`` filter, one per rectangle, repaints each region from the
-pixels around it. Audio is copied, video re-encoded as H.264 in an MP4 with
-``+faststart``; duration and resolution are unchanged.
+``method`` picks how each rectangle is rebuilt (see :mod:`mediacraft.restore`):
+``auto`` (the default) analyses the video and recovers the real picture where
+the video holds it (un-blending a semi-transparent logo, or taking the
+background from frames where the camera moved it out from under the logo);
+``delogo`` is ffmpeg's filter, one per rectangle, repainting each region from
+the pixels around it (the fast path). Audio is copied, video re-encoded as
+H.264 in an MP4 with ``+faststart``; duration, resolution and frame count are
+unchanged.
 
 ``delogo`` needs a one-pixel border of real picture around each rectangle to
 interpolate from, and refuses a rectangle that touches the frame edge. A region
@@ -21,7 +26,10 @@ from ..exceptions import ValidationError
 from ..media import MediaInfo, atomic_output, mp4_args, probe, run_ffmpeg
 from ..media.codecs import audio_args_for_mp4
 from ..model import Task
-from ..progress import CancelToken, ProgressHook
+from ..paths import TaskPaths
+from ..progress import CancelToken, LogHook, ProgressHook
+from ..restore import validate_method
+from ..tasklog import TaskLog
 from . import JobContext, Processor, register
 from .base import processing_time_limit
 
@@ -113,10 +121,38 @@ def remove_watermark(
     max_output_bytes: int | None = None,
     preset: str = X264_PRESET,
     crf: int = X264_CRF,
+    method: str = "delogo",
+    log: LogHook | None = None,
+    memory_mb: int = 512,
 ) -> MediaInfo:
-    """Write ``src`` without the ``regions`` to ``dst`` (MP4) and return the result's info."""
+    """Write ``src`` without the ``regions`` to ``dst`` (MP4) and return the result's info.
+
+    ``method`` is one of :data:`mediacraft.restore.METHODS`; notes on what
+    ``auto`` chose, and on fallbacks, go to ``log``. ``memory_mb`` bounds the
+    window of decoded frames the restoration keeps.
+    """
+    method = validate_method(method)
     info = probe(src)
     checked = validate_regions(list(regions), info.width, info.height)
+    if method != "delogo":
+        from ..restore.pipeline import restore  # numpy and OpenCV when first needed
+
+        return restore(
+            src,
+            dst,
+            checked,
+            method,
+            delogo_filter=lambda rects: delogo_filter(rects, info.width, info.height),
+            progress=progress,
+            cancel=cancel,
+            log=log,
+            timeout=timeout,
+            max_output_bytes=max_output_bytes,
+            preset=preset,
+            crf=crf,
+            info=info,
+            memory_mb=memory_mb,
+        )
     with atomic_output(dst) as tmp:
         run_ffmpeg(
             watermark_args(src, tmp, checked, info, preset=preset, crf=crf),
@@ -167,8 +203,10 @@ class WatermarkProcessor(Processor):
         if not 0 <= frame < count:
             raise ValidationError(f"selected_frame {frame} is out of range (0 to {count - 1})")
         regions = validate_regions(payload.get("regions"), media["width"], media["height"])
+        method = validate_method(payload.get("method"))
         task.config["selected_frame"] = frame
         task.config["regions"] = [list(region) for region in regions]
+        task.config["method"] = method
 
     def time_limit(self, task: Task, config: Config) -> float:
         return processing_time_limit(task, config)
@@ -176,7 +214,10 @@ class WatermarkProcessor(Processor):
     def run(self, ctx: JobContext) -> dict[str, Any]:
         src = input_path(ctx.task)
         dst = ctx.result_dir / OUTPUT_NAME
-        ctx.progress(stage="encoding", percent=0.0)
+        method = ctx.task.config.get("method") or "auto"
+        log = TaskLog(TaskPaths.of(ctx.config.data_dir, ctx.task).log_file)
+        log(f"Attempt {ctx.task.attempts or 1}: removing the watermark ({method})")
+        ctx.progress(stage="analysing" if method != "delogo" else "encoding", percent=0.0)
         info = remove_watermark(
             src,
             dst,
@@ -185,5 +226,8 @@ class WatermarkProcessor(Processor):
             cancel=ctx.cancel,
             timeout=ctx.time_left(),
             max_output_bytes=ctx.config.user_quota_mb * 1024 * 1024,
+            method=method,
+            log=log,
+            memory_mb=ctx.config.restore_memory_mb,
         )
         return result_dict(dst, info)

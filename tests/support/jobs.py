@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from mediacraft.config import Config
@@ -13,7 +14,7 @@ from mediacraft.progress import CancelToken, Progress
 
 def uploaded_task(task_type: str, paths: list[Path]) -> Task:
     """A task as the upload endpoint leaves it: inputs with path and media metadata."""
-    task = Task.new("user-1", task_type)
+    task = Task.new(str(uuid.uuid4()), task_type)  # a real visitor id: the task log needs one
     for path in paths:
         info = probe_upload(path)
         task.inputs.append(

@@ -32,6 +32,7 @@ from ...config import ENGINES, Config
 from ...download import DownloadLimits, DownloadOptions, politeness
 from ...download.options import PROFILES
 from ...exceptions import ValidationError
+from ...restore import METHODS
 from ..download import engine_for
 from ..live import JsonBatchEvents, JsonLines, RichBatchTable, is_terminal
 from .display import Display
@@ -75,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "remux for local files)")  # fmt: skip
     parser.add_argument("--regions", action="append", default=[], metavar="X,Y,W,H",
                         help="watermark rectangle in video pixels (repeatable)")  # fmt: skip
+    parser.add_argument("--method", choices=METHODS, default=None,
+                        help="watermark removal: auto (default: recover the picture where "
+                        "the video shows it), unblend, temporal, inpaint or delogo")  # fmt: skip
     parser.add_argument("-p", "--parallel", type=int, default=4, help="items at once (default 4)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="download profile (default stable)")  # fmt: skip

@@ -31,6 +31,7 @@ class BatchOptions:
     input_dir: Path | None = None
     task: str | None = None  # None: download for URLs, remux for local files
     regions: tuple[Region, ...] = ()
+    method: str | None = None  # watermark removal; None: auto
     parallel: int = 4
     profile: str | None = None
     threads: int | None = None
@@ -59,6 +60,7 @@ class BatchOptions:
             input_dir=args.input_dir,
             task=args.task,
             regions=parse_regions(args.regions),
+            method=getattr(args, "method", None),
             parallel=args.parallel,
             profile=args.profile,
             threads=args.threads,
@@ -98,6 +100,8 @@ class BatchOptions:
             raise UsageError("--task watermark_removal needs at least one --regions x,y,w,h")
         if self.regions and self.task != "watermark_removal":
             raise UsageError("--regions only applies to --task watermark_removal")
+        if self.method is not None and self.task != "watermark_removal":
+            raise UsageError("--method only applies to --task watermark_removal")
         if self.input_dir is not None and self.task == "download":
             raise UsageError("--input-dir holds local files: use --task remux or watermark_removal")
 

@@ -306,6 +306,7 @@ class Batch:
                 info = remove_watermark(
                     source, item.output, regions, progress=hook, cancel=token,
                     timeout=self.options.timeout,
+                    method=self.options.method or "auto",
                 )  # fmt: skip
             else:
                 info = remux_file(source, item.output, hook, token, self.options.timeout)

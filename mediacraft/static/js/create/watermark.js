@@ -1,4 +1,5 @@
 /* The create page's watermark removal: upload, choose a frame, draw the regions. */
+import { createAssist } from "./assist.js";
 import { $, LIMITS, MC, T, goToTasks, messageOf, uploadStep } from "./shared.js";
 
 const MIN_REGION = LIMITS.min_region_size;
@@ -13,6 +14,22 @@ const ctx = canvas.getContext("2d");
 const frameImg = $("wm-frame");
 const range = $("wm-frame-range");
 const number = $("wm-frame-number");
+const assist = createAssist({
+  wm: wm,
+  maxRegions: MAX_REGIONS,
+  draw: function () {
+    draw();
+  },
+  renderRegions: function () {
+    renderRegions();
+  },
+  integerRegion: function (r) {
+    return integerRegion(r);
+  },
+  frameIndex: function () {
+    return Number(range.value);
+  },
+});
 
 wmUpload.addEventListener("submit", async function (event) {
   event.preventDefault();
@@ -60,9 +77,13 @@ function startFrameChooser(media) {
   wmConfig.hidden = false;
   loadFrame(middle);
   renderRegions();
+  /* after the first frame: a visitor gets one look at the video at a time */
+  wm.detectPending = true;
 }
 
-function loadFrame(index) {
+function loadFrame(index, retry) {
+  wm.frameRetries = retry ? wm.frameRetries - 1 : 3;
+  wm.frameIndex = index;
   const count = Number(range.max) + 1;
   wmConfig.querySelector(".frame-label").textContent = MC.fmt(T.frame_n, {
     index: index,
@@ -70,10 +91,25 @@ function loadFrame(index) {
   });
   frameImg.src =
     "/api/tasks/" + encodeURIComponent(wm.taskId) + "/frame?index=" + index + "&max_width=1280";
+  assist.hidePreview(); /* a preview shows the frame it was made for */
 }
+/* A visitor gets one look at the video at a time: while the logo detection runs, a
+   frame is refused (429). Ask again shortly, a few times. */
+frameImg.addEventListener("error", function () {
+  if (wm.frameRetries > 0) {
+    const index = wm.frameIndex;
+    setTimeout(function () {
+      if (wm.frameIndex === index) loadFrame(index, true);
+    }, 1000);
+  }
+});
 frameImg.addEventListener("load", function () {
   frameImg.dataset.loaded = range.value;
   draw();
+  if (wm.detectPending) {
+    wm.detectPending = false;
+    assist.detect(1);
+  }
 });
 
 function chooseFrame(value, from) {
@@ -258,6 +294,7 @@ function draw() {
       ctx.fillText(String(i + 1), r.x + 4 * scale, r.y + 14 * scale);
     }
   });
+  assist.drawDetected(ctx, scale);
 }
 /* Keep the whole frame on screen: at most 70% of the window's height. */
 function fitStage() {
@@ -332,6 +369,7 @@ wmConfig.addEventListener("submit", async function (event) {
     await MC.api("POST", "/api/tasks/" + encodeURIComponent(wm.taskId) + "/config", {
       selected_frame: Number(range.value),
       regions: wm.regions.map(integerRegion),
+      method: assist.method(),
     });
   } catch (error) {
     MC.setBusy(button, false);

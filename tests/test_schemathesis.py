@@ -10,7 +10,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from mediacraft import create_app
+from mediacraft import create_app, events
+
+# An event stream never ends by itself: schemathesis reads it until its request
+# timeout, checked when a chunk arrives, so keep-alives come quickly here.
+events.KEEPALIVE_SECONDS = 0.2
+STREAM_READ_SECONDS = 1.0
 
 _DATA = Path(tempfile.mkdtemp(prefix="mc-schemathesis-"))
 APP = create_app(
@@ -47,5 +52,6 @@ def test_api_never_errors_and_keeps_its_schema(case) -> None:
     )
 
     case.call_and_validate(
-        checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+        checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
+        timeout=STREAM_READ_SECONDS,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 from werkzeug.datastructures import FileStorage, MultiDict
@@ -44,7 +45,14 @@ def assert_error(response, code: int, *fragments: str) -> str:
 
 
 def files_under(directory: Path) -> list[Path]:
-    return [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
+    """Regular files below ``directory``; a directory renamed or removed mid-walk is skipped
+    (the app moves result and work directories while a test looks)."""
+    return [
+        Path(root) / name
+        for root, _dirs, names in os.walk(directory)
+        for name in names
+        if (Path(root) / name).is_file()
+    ]
 
 
 def fetch(client, url: str, **kwargs):

@@ -2,6 +2,8 @@
 
 Each test takes the ``storage`` fixture, parametrised over the
 implementations; a new implementation joins by adding itself to ``IMPLEMENTATIONS``.
+The damage and torn-write tests concern the JSON files and run on FileStorage
+alone (the databases have their own in test_storage_sqlite/postgres.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,15 @@ def _sqlite_storage(root: Path) -> StorageInterface:
     return SQLiteStorage(root / "mediacraft.sqlite3")
 
 
-IMPLEMENTATIONS = {"file": _file_storage}
+def _postgres_storage(root: Path) -> StorageInterface:
+    """A database of its own per test directory (children of the test find the same one)."""
+    from mediacraft.storage.postgres import PostgresStorage
+    from tests.support.postgres import database_for
+
+    return PostgresStorage(database_for(root), pool_max=4)
+
+
+IMPLEMENTATIONS = {"file": _file_storage, "postgres": _postgres_storage}
 try:
     import mediacraft.storage.sqlite  # noqa: F401
 
@@ -45,6 +55,8 @@ LIMITS = QueueLimits(max_per_user=1, max_total=5, max_queued_per_user=20, max_qu
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
 def kind(request) -> str:  # noqa: ANN001
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_server")  # a throwaway cluster for the session
     return request.param
 
 
@@ -193,9 +205,7 @@ def test_cancel_removes_from_queue(storage: StorageInterface) -> None:
     assert storage.claim_next(LIMITS, {"id": "w", "pid": 1, "host": "h"}) is None
 
 
-def test_damaged_record_is_moved_aside_and_listing_goes_on(kind: str, tmp_path: Path) -> None:
-    if kind != "file":
-        pytest.skip("damage is injected into JSON files")
+def test_damaged_record_is_moved_aside_and_listing_goes_on(tmp_path: Path) -> None:
     storage = FileStorage(tmp_path)
     user_id = make_user(storage)
     good = make_task(storage, user_id, name="good")
@@ -270,9 +280,7 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_kill_mid_write_leaves_old_or_new_record(kind: str, tmp_path: Path) -> None:
-    if kind != "file":
-        pytest.skip("torn writes concern the JSON files")
+def test_kill_mid_write_leaves_old_or_new_record(tmp_path: Path) -> None:
     storage = FileStorage(tmp_path)
     task = make_task(storage, make_user(storage))
     for _ in range(5):
@@ -302,11 +310,7 @@ def test_task_of_unknown_user_is_refused_without_leftovers(storage: StorageInter
     assert storage.get_task(orphan.task_id) is None
 
 
-def test_record_that_is_json_but_no_task_does_not_stop_the_queue(
-    kind: str, tmp_path: Path
-) -> None:
-    if kind != "file":
-        pytest.skip("damage is injected into JSON files")
+def test_record_that_is_json_but_no_task_does_not_stop_the_queue(tmp_path: Path) -> None:
     storage = FileStorage(tmp_path)
     user_id = make_user(storage)
     broken, fine = make_task(storage, user_id), make_task(storage, make_user(storage))
@@ -391,6 +395,14 @@ def _lose_index(kind: str, storage: StorageInterface, root: Path) -> None:
     """Damage whatever the implementation keeps as its queue index."""
     if kind == "file":
         (root / "index" / "queue.json").write_bytes(b'{"queued": [{"task_id": ')
+    elif kind == "postgres":
+        import psycopg
+
+        from tests.support.postgres import database_for
+
+        with psycopg.connect(database_for(root), autocommit=True) as conn:
+            conn.execute("DROP INDEX tasks_queue")
+            conn.execute("DELETE FROM queue_turns")
     else:
         import sqlite3
         from contextlib import closing

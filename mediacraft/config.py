@@ -37,7 +37,16 @@ class Config:
     allowed_networks: tuple[str, ...] = ()
     retention_days: int = 7
     cookie_secure: bool = False
-    storage: str = "file"  # "file" (JSON files) or "sqlite"
+    storage: str = "file"  # "file" (JSON files), "sqlite", or a postgresql:// URL
+    database_url: str = ""  # a postgresql:// URL: the same as naming it in storage
+    db_pool_min: int = 1  # PostgreSQL connections each process keeps open
+    db_pool_max: int = 10  # ... and opens at most
+    db_pool_timeout: float = 10.0  # seconds a request waits for a free connection (then 503)
+    migrate_on_start: bool = True  # apply pending schema migrations when a process starts
+    node_id: str = ""  # this host's name in task records; empty: the host name
+    metrics: bool = False  # serve GET /metrics (Prometheus text format)
+    metrics_token: str = ""  # the bearer token /metrics asks for (required when metrics on)
+    log_format: str = "text"  # "text" or "json" (one JSON object a line)
     workers: int = 0  # executor threads per process; 0 means max_concurrent_tasks
     heartbeat_seconds: float = 5.0  # how often a running task proves it is alive
     stale_after_seconds: float = 30.0  # a heartbeat older than this is a dead worker
@@ -114,8 +123,43 @@ class Config:
                 f"{PREFIX}LOWEST_SPEED_KB ({self.lowest_speed_kb}) must not be above "
                 f"{PREFIX}MIN_LIMIT_RATE_KB ({self.min_limit_rate_kb})"
             )
-        if self.storage not in {"file", "sqlite"}:
-            raise ValueError(f"{PREFIX}STORAGE must be 'file' or 'sqlite', not {self.storage!r}")
+        if self.storage not in {"file", "sqlite"} and not _is_postgres_url(self.storage):
+            raise ValueError(
+                f"{PREFIX}STORAGE must be 'file', 'sqlite' or a postgresql:// URL,"
+                f" not {self.storage!r}"
+            )
+        if self.database_url and not _is_postgres_url(self.database_url):
+            raise ValueError(f"{PREFIX}DATABASE_URL must be a postgresql:// URL")
+        if self.db_pool_max < 1 or self.db_pool_min < 0 or self.db_pool_min > self.db_pool_max:
+            raise ValueError(
+                f"{PREFIX}DB_POOL_MIN ({self.db_pool_min}) must be between 0 and "
+                f"{PREFIX}DB_POOL_MAX ({self.db_pool_max}), which must be at least 1"
+            )
+        if self.log_format not in {"text", "json"}:
+            raise ValueError(f"{PREFIX}LOG_FORMAT must be 'text' or 'json'")
+        if self.metrics and len(self.metrics_token) < 16:
+            raise ValueError(
+                f"{PREFIX}METRICS=true needs {PREFIX}METRICS_TOKEN (16 characters or more):"
+                " /metrics is never served without it"
+            )
+
+    @property
+    def database_dsn(self) -> str:
+        """The PostgreSQL URL when storage is PostgreSQL, else ''."""
+        if _is_postgres_url(self.storage):
+            return self.storage
+        return self.database_url
+
+    @property
+    def storage_kind(self) -> str:
+        return "postgres" if self.database_dsn else self.storage
+
+    @property
+    def node(self) -> str:
+        """This host's identity: MEDIACRAFT_NODE_ID, else the host name."""
+        import socket
+
+        return self.node_id or socket.gethostname()
 
     @property
     def worker_threads(self) -> int:
@@ -138,6 +182,10 @@ class Config:
         if self.gunicorn_threads > 0:
             return max(1, self.gunicorn_threads - max(2, self.gunicorn_threads // 4))
         return 32  # the development server starts a thread per request
+
+
+def _is_postgres_url(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
 
 
 def _convert(type_name: object, raw: str, name: str) -> object:

@@ -38,6 +38,7 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     from . import api, health, identity, security
     from .hosts import trusted_hosts
     from .httprequest import MediaCraftRequest
+    from .logs import configure_logging
     from .processors import load_processors
     from .secrets import load_or_create_secret
 
@@ -47,7 +48,7 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
         config = Config.from_env(**(test_config or {}))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config = replace(config, data_dir=config.data_dir.resolve())
-    security.configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format, config.node)
     load_processors(config.plugins)
 
     app = Flask(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from .config import Config
 from .diskspace import MiB, free_bytes, storage_failure, tool_storage_failure
 from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound
 from .liveness import HeartbeatWatch, process_alive, same_machine, this_process
+from .logs import task_logging
 from .paths import TaskPaths, remove_detached
 from .processors import JobContext, get_processor
 from .progress import CancelToken, Progress
@@ -79,8 +79,9 @@ class TaskQueue:
         self.config = config
         self.limits = queue_limits(config)
         self.worker = {
-            "id": f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            "id": f"{config.node}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
             **this_process(),
+            "host": config.node,
         }
         self._executor: ThreadPoolExecutor | None = None
         self._jobs: dict[str, RunningJob] = {}  # by run id
@@ -101,6 +102,9 @@ class TaskQueue:
         self._executor = ThreadPoolExecutor(
             max_workers=self.config.worker_threads, thread_name_prefix="mediacraft-task"
         )
+        # Woken by any process's queueing where storage can tell (PostgreSQL's
+        # LISTEN/NOTIFY); polling every poll_seconds stays as the fallback.
+        self.storage.subscribe(self.notify)
         for name, target in (("dispatcher", self._dispatch_loop), ("monitor", self._monitor_loop)):
             thread = threading.Thread(target=target, name=f"mediacraft-{name}", daemon=True)
             thread.start()
@@ -250,6 +254,10 @@ class TaskQueue:
 
     # --- running one task -----------------------------------------------------
     def _run(self, task: Task, job: RunningJob) -> None:
+        with task_logging(task.task_id):
+            self._run_job(task, job)
+
+    def _run_job(self, task: Task, job: RunningJob) -> None:
         paths = TaskPaths.of(self.config.data_dir, task)
         try:
             processor = get_processor(task.task_type)
@@ -478,27 +486,36 @@ class TaskQueue:
         self.storage.reconcile_queue()
         recovered = 0
         seen: set[str] = set()
-        for entry in self.storage.queue_snapshot().processing:
+        processing = self.storage.queue_snapshot().processing
+        ages = self.storage.heartbeat_ages() if processing else None
+        for entry in processing:
             task = self.storage.get_task(entry.task_id)
             if task is None or task.status is not TaskStatus.PROCESSING:
                 continue
             seen.add(task.task_id)
-            if not self._abandoned(task):
+            if not self._abandoned(task, ages):
                 continue
             if self._recover(task):
                 recovered += 1
         self._beats.forget_except(seen)
         return recovered
 
-    def _abandoned(self, task: Task) -> bool:
+    def _abandoned(self, task: Task, ages: dict[str, float] | None = None) -> bool:
+        """Whether the task's worker is gone.
+
+        ``ages`` are heartbeat ages on storage's clock (PostgreSQL's), shared
+        by every host; without them another host's heartbeat is aged here.
+        """
         worker = task.worker or {}
         if worker.get("id") == self.worker["id"]:
             with self._jobs_lock:
                 return worker.get("run") not in self._jobs
         pid = worker.get("pid")
-        if same_machine(worker) and isinstance(pid, int):
+        if same_machine(worker, self.config.node) and isinstance(pid, int):
             started = worker.get("started")
             return not process_alive(pid, started if isinstance(started, str) else None)
+        if ages is not None and task.task_id in ages:
+            return ages[task.task_id] > self.config.stale_after_seconds
         beat = (worker.get("run"), worker.get("heartbeat_at"), worker.get("beat"))
         return self._beats.age(task.task_id, beat) > self.config.stale_after_seconds
 

@@ -87,16 +87,3 @@ class RequestIdFilter(logging.Filter):
         except RuntimeError:
             record.request_id = "-"
         return True
-
-
-def configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if any(isinstance(f, RequestIdFilter) for h in root.handlers for f in h.filters):
-        return
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
-    )
-    root.addHandler(handler)
-    root.setLevel(level.upper())

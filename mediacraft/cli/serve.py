@@ -18,9 +18,14 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from mediacraft import create_app
+    from mediacraft.exceptions import StorageError
 
     os.environ["MEDIACRAFT_HOST"] = args.host  # the bind address is a trusted Host name
-    app = create_app()
+    try:
+        app = create_app()
+    except StorageError as exc:
+        print(f"mediacraft serve: {exc}", file=sys.stderr)
+        return 3
 
     def stop(_signum: int, _frame: object) -> None:
         queue = app.extensions["mediacraft"].queue

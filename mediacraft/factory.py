@@ -78,6 +78,10 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     identity.Identity(app)
     api.init_app(app)
     app.register_blueprint(health.bp)
+    if config.metrics:
+        from . import metrics
+
+        metrics.init_app(app, config)
     _register_optional(app)
 
     if queue is not None:

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import metrics
 from .config import Config
 from .diskspace import MiB, free_bytes, storage_failure, tool_storage_failure
 from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound
@@ -59,6 +60,8 @@ DISK_CHECK_INTERVAL = 5.0
 class RunningJob:
     task_id: str
     run_id: str
+    task_type: str = ""
+    bytes_seen: int = 0  # bytes_done of the last report (for the downloaded-bytes counter)
     time_limit: float | None = None  # seconds this attempt may run
     deadline: float | None = None  # time.monotonic() when it is stopped
     token: CancelToken = field(default_factory=CancelToken)
@@ -230,7 +233,8 @@ class TaskQueue:
         if task is None:
             self._free.release()
             return False
-        job = RunningJob(task.task_id, run_id)
+        metrics.count_claim(task.task_type, task.queued_at)
+        job = RunningJob(task.task_id, run_id, task_type=task.task_type)
         try:
             job.time_limit = get_processor(task.task_type).time_limit(task, self.config)
             job.deadline = time.monotonic() + job.time_limit
@@ -286,23 +290,23 @@ class TaskQueue:
             self._requeue(job, "The server restarted while the task was running")
         except Cancelled:
             if job.token.reason == "timed_out":
-                self._fail(job, paths, self._overtime_message(job))
+                self._fail(job, paths, self._overtime_message(job), reason="timed_out")
             else:
                 self._discard(job, paths)
                 log.info("Task %s stopped: %s", task.task_id, job.token.reason or "cancelled")
         except MediaCraftError as exc:
             failure = storage_failure(exc) or tool_storage_failure(exc.message)
             if failure is not None:
-                self._fail(job, paths, failure.message, keep_work=True)
+                self._fail(job, paths, failure.message, keep_work=True, reason="storage")
             else:
-                self._fail(job, paths, exc.message)
+                self._fail(job, paths, exc.message, reason=metrics.failure_reason(exc))
         except OSError as exc:
             failure = storage_failure(exc)
             if failure is None:
                 log.exception("Task %s crashed", task.task_id)
                 self._fail(job, paths, f"Internal error while processing ({type(exc).__name__})")
             else:
-                self._fail(job, paths, failure.message, keep_work=True)
+                self._fail(job, paths, failure.message, keep_work=True, reason="storage")
         except Exception as exc:
             log.exception("Task %s crashed", task.task_id)
             self._fail(job, paths, f"Internal error while processing ({type(exc).__name__})")
@@ -322,13 +326,20 @@ class TaskQueue:
         return f"The task ran longer than its time limit ({shown}) and was stopped"
 
     def _fail(
-        self, job: RunningJob, paths: TaskPaths, message: str, *, keep_work: bool = False
+        self,
+        job: RunningJob,
+        paths: TaskPaths,
+        message: str,
+        *,
+        keep_work: bool = False,
+        reason: str = "internal",
     ) -> None:
         """Fail this run's task; its result goes, its checkpoint too unless ``keep_work``.
 
         A storage failure keeps the checkpoint, so a retry resumes once there is room.
         """
         log.warning("Task %s failed: %s", job.task_id, message)
+        metrics.count_failure(job.task_type, reason)
         self._finish(job, paths, TaskStatus.FAILED, error=message, keep_work=keep_work)
 
     def _owned(self, task: Task, job: RunningJob) -> bool:
@@ -424,6 +435,9 @@ class TaskQueue:
             log.warning("Could not requeue %s: %s", job.task_id, exc)
 
     def _report(self, job: RunningJob, progress: Progress) -> None:
+        if job.task_type == "download" and progress.bytes_done > job.bytes_seen:
+            metrics.count_download_bytes(progress.bytes_done - job.bytes_seen)
+            job.bytes_seen = progress.bytes_done
         with job.lock:
             job.latest = progress
             job.dirty = True
@@ -550,6 +564,7 @@ class TaskQueue:
             finally:
                 remove_detached(detached)
             log.warning("Task %s failed after %d interrupted attempts", task.task_id, task.attempts)
+            metrics.count_failure(task.task_type, "interrupted")
             return True
 
         def requeue(record: Task) -> None:

@@ -43,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mediacraft worker: {exc}", file=sys.stderr)
         return 2
-    configure_logging(config.log_level, config.log_format)
+    configure_logging(config.log_level, config.log_format, config.node)
+    if config.metrics:
+        from mediacraft import metrics
+
+        metrics.enable(config)  # counted here, served by this host's web processes
     load_processors(config.plugins)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     try:

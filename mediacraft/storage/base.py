@@ -208,6 +208,17 @@ class StorageInterface(ABC):
         """
         return None
 
+    def task_counts(self) -> dict[tuple[str, str], int]:
+        """``{(status, task_type): count}`` over every stored task (for /metrics).
+
+        Reads every record here; a database answers it with one query.
+        """
+        counts: dict[tuple[str, str], int] = {}
+        for task in self.tasks_by_status():
+            key = (task.status.value, task.task_type)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def database_state(self) -> dict[str, object] | None:
         """The database's state for ``/healthz`` (None: no database server)."""
         return None

@@ -572,6 +572,12 @@ class PostgresStorage(StorageInterface):
         )
         return {task_id: float(age) for task_id, age in rows}
 
+    def task_counts(self) -> dict[tuple[str, str], int]:
+        rows = self._read(
+            "SELECT status, doc->>'task_type', count(*) FROM tasks GROUP BY 1, 2"
+        )
+        return {(status, task_type or ""): int(n) for status, task_type, n in rows}
+
     def database_state(self) -> dict[str, object]:
         """What ``/healthz`` shows: reachable, schema version, pool use."""
         started = time.monotonic()

@@ -108,7 +108,11 @@ def task_events(
     """
     storage = service.storage
     sent: dict[str, tuple] = {}
-    statuses: dict[str, str] = {}
+    statuses: dict[str, str] = {}  # as the status map last showed them
+    # The status of the record last sent, per task: the status map may be
+    # written before the record, so a terminal status there is news until a
+    # record in that status has actually gone out.
+    delivered: dict[str, str] = {}
     started = last_write = time.monotonic()
     yield f"retry: {RETRY_MS}\n\n"
     first = True
@@ -127,10 +131,11 @@ def task_events(
                     chunks.append(_event("gone", {"task_id": task_id}))
                 continue
             statuses[task_id] = status
-            if TaskStatus(status).is_terminal and (
-                previous == status or (first and only is None)  # ended before: not news
-            ):
-                continue
+            if TaskStatus(status).is_terminal:
+                if first and only is None:  # ended before the stream opened: not news
+                    delivered[task_id] = status
+                if delivered.get(task_id) == status:
+                    continue
             task = storage.get_task(task_id)
             if task is None or task.user_id != user_id:
                 continue  # deleted between the two reads: "gone" on the next tick
@@ -140,13 +145,16 @@ def task_events(
             stamp = _stamp(task, view)
             if sent.get(task_id) != stamp:
                 sent[task_id] = stamp
+                delivered[task_id] = task.status.value
                 chunks.append(_event("task", view))
         if only is None:
             for task_id in [t for t in statuses if t not in states]:
                 statuses.pop(task_id)
                 chunks.append(_event("gone", {"task_id": task_id}))
         first = False
-        if end_when_done and all(TaskStatus(s).is_terminal for s in statuses.values()):
+        if end_when_done and all(
+            TaskStatus(s).is_terminal and delivered.get(t) == s for t, s in statuses.items()
+        ):
             chunks.append(_event("end", {}))
             yield "".join(chunks)
             return

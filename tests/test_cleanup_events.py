@@ -69,3 +69,50 @@ def test_event_stream_of_foreign_task_is_404(client, other_client) -> None:  # n
     task_id = _run(client)
     response = other_client.get(f"/api/tasks/{task_id}/events")
     assert response.status_code == 404 and response.json["success"] is False
+
+
+class _LaggingRecords:
+    """Storage as seen in the window where the status map already shows a task's
+    new status but its record file still holds the previous state."""
+
+    def __init__(self, storage, stale, reads: int) -> None:  # noqa: ANN001
+        self._storage = storage
+        self._stale = stale
+        self._reads = reads
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._storage, name)
+
+    def get_task(self, task_id: str):  # noqa: ANN201
+        task = self._storage.get_task(task_id)
+        if task is not None and task.status.is_terminal and self._reads > 0:
+            self._reads -= 1
+            return self._stale
+        return task
+
+
+def test_event_stream_sends_the_end_even_when_the_record_lags(client, app) -> None:  # noqa: ANN001
+    from types import SimpleNamespace
+
+    from mediacraft.events import task_events
+
+    ext = app.extensions["mediacraft"]
+    user_id = client.get("/api/user/info").json["data"]["user_id"]
+    task_id = _run(client, seconds=0.5)
+    wait_for(lambda: ext.storage.get_task(task_id).status.value == "processing")
+    stale = ext.storage.get_task(task_id)
+    wait_for(lambda: ext.storage.get_task(task_id).status.value == "completed")
+
+    service = SimpleNamespace(
+        storage=_LaggingRecords(ext.storage, stale, reads=3), describe=ext.service.describe
+    )
+    names, statuses = [], []
+    for chunk in task_events(service, user_id, [task_id], end_when_done=True, tick=0.01):
+        for block in chunk.split("\n\n"):
+            lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+            if "event" in lines:
+                names.append(lines["event"])
+            if lines.get("event") == "task":
+                statuses.append(json.loads(lines["data"])["status"])
+    assert names[-1] == "end"
+    assert statuses[0] == "processing" and statuses[-1] == "completed"

@@ -44,6 +44,7 @@ class Config:
     db_pool_timeout: float = 10.0  # seconds a request waits for a free connection (then 503)
     migrate_on_start: bool = True  # apply pending schema migrations when a process starts
     node_id: str = ""  # this host's name in task records; empty: the host name
+    worker_nice: int = 10  # CPU niceness `mediacraft worker` adds to itself (0: none)
     metrics: bool = False  # serve GET /metrics (Prometheus text format)
     metrics_token: str = ""  # the bearer token /metrics asks for (required when metrics on)
     log_format: str = "text"  # "text" or "json" (one JSON object a line)
@@ -135,6 +136,8 @@ class Config:
                 f"{PREFIX}DB_POOL_MIN ({self.db_pool_min}) must be between 0 and "
                 f"{PREFIX}DB_POOL_MAX ({self.db_pool_max}), which must be at least 1"
             )
+        if not 0 <= self.worker_nice <= 19:
+            raise ValueError(f"{PREFIX}WORKER_NICE must be between 0 and 19")
         if self.log_format not in {"text", "json"}:
             raise ValueError(f"{PREFIX}LOG_FORMAT must be 'text' or 'json'")
         if self.metrics and len(self.metrics_token) < 16:

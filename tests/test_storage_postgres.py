@@ -228,7 +228,7 @@ def test_a_damaged_row_is_moved_aside_and_the_queue_goes_on(tmp_path: Path) -> N
     store.enqueue([broken.task_id, fine.task_id], None)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
-            "UPDATE tasks SET doc = jsonb_set(doc, '{status}', '\"exploded\"') WHERE task_id = %s",
+            "UPDATE tasks SET doc = doc - 'task_type' || '{\"exploded\": true}' WHERE task_id = %s",
             (broken.task_id,),
         )
     claimed = store.claim_next(QueueLimits(1, 5, 10, 10), WORKER)
@@ -236,7 +236,7 @@ def test_a_damaged_row_is_moved_aside_and_the_queue_goes_on(tmp_path: Path) -> N
     assert store.get_task(broken.task_id) is None
     with psycopg.connect(dsn) as conn:
         kept = conn.execute("SELECT record_id, doc FROM damaged").fetchall()
-    assert [k[0] for k in kept] == [broken.task_id] and '"exploded"' in kept[0][1]
+    assert [k[0] for k in kept] == [broken.task_id] and '"exploded": true' in kept[0][1]
     assert store.get_task(fine.task_id).status is TaskStatus.PROCESSING
     store.close()
 

@@ -2,12 +2,15 @@
 
 A worker claims queued tasks from the shared storage, runs them, and on
 SIGTERM or SIGINT interrupts them so they checkpoint and return to the
-queue, as a web process with embedded task threads does.
+queue, as a web process with embedded task threads does. It lowers its own
+CPU priority (``MEDIACRAFT_WORKER_NICE``, 10 by default) so that web
+processes on the same machine answer first.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -55,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     except StorageError as exc:
         print(f"mediacraft worker: {exc}", file=sys.stderr)
         return 3
+    if config.worker_nice:
+        # Task work is batch work: on a machine that also serves requests, the
+        # kernel gives the web processes the CPU first (ffmpeg inherits this).
+        os.nice(config.worker_nice)
     queue = TaskQueue(storage, config)
     stop = threading.Event()
 

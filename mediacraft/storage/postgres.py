@@ -9,12 +9,13 @@ Concurrency, in PostgreSQL's terms:
 
 * A read-modify-write locks its row (``SELECT … FOR UPDATE``) for one
   transaction; a ``mutate`` callback that raises rolls it back.
-* ``claim_next`` is one transaction. The limits are counts over the rows in
-  ``processing``, and two claimers counting at once would both see room for
-  one more, so the counting step holds a transaction-scoped advisory lock
-  (held for the claim's few statements, not for the task's run). The
-  chosen row is taken with ``FOR UPDATE SKIP LOCKED``: a claimer never
-  waits on a waiting task that a cancel or an edit holds, it takes the next.
+* ``claim_next`` is one call of a PL/pgSQL function (one round trip, one
+  transaction). The limits are counts over the rows in ``processing``, and
+  two claimers counting at once would both see room for one more, so the
+  counting step holds a transaction-scoped advisory lock (for the claim's
+  few statements, not for the task's run). The chosen row is taken with
+  ``FOR UPDATE SKIP LOCKED``: a claimer never waits on a waiting task that a
+  cancel or an edit holds, it takes the next.
 * Queueing (with limits) counts the waiting tasks under its own advisory
   lock, so the waiting bounds hold across processes as well.
 * A commit that queues a task or ends a running one sends ``NOTIFY``;
@@ -67,8 +68,8 @@ from .base import (
 log = logging.getLogger(__name__)
 
 CHANNEL = "mediacraft_queue"
-# transaction-scoped advisory lock keys: counting running tasks, counting waiting ones
-CLAIM_LOCK = 0x6D63_636C_6169_6D00
+# transaction-scoped advisory lock keys: counting waiting tasks (the claim lock,
+# 0x6D63636C61696D00, is written in migrations/0002_claim_function.sql)
 ENQUEUE_LOCK = 0x6D63_656E_7175_6500
 ACTIVE = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 QUEUED = TaskStatus.QUEUED.value
@@ -606,7 +607,12 @@ class PostgresStorage(StorageInterface):
             f"{columns} ORDER BY priority DESC, queued_at, seq", (QUEUED,)
         ).fetchall()
         processing = conn.execute(f"{columns} ORDER BY seq", (PROCESSING,)).fetchall()
-        turns = dict(conn.execute("SELECT user_id, served_at FROM queue_turns").fetchall())
+        active = {row[1] for row in queued} | {row[1] for row in processing}
+        turns = {
+            user_id: served
+            for user_id, served in conn.execute("SELECT user_id, served_at FROM queue_turns")
+            if user_id in active
+        }
         return QueueSnapshot(
             queued=fair_order([QueueEntry(*row) for row in queued], turns),
             processing=[QueueEntry(*row) for row in processing],
@@ -644,71 +650,37 @@ class PostgresStorage(StorageInterface):
         ).fetchall()
         return QueueSnapshot(queued=[QueueEntry(*row) for row in rows])
 
-    # The first task of the fair order among the visitors below their limit.
-    # fair_order's first eligible entry is always some visitor's oldest task at
-    # the highest priority that has an eligible visitor: rounds after the first
-    # only repeat visitors already seen in it.
-    _CANDIDATES = """
-        WITH running AS (
-            SELECT user_id, count(*) AS n FROM tasks WHERE status = 'processing' GROUP BY user_id
-        ), heads AS (
-            SELECT DISTINCT ON (t.priority, t.user_id)
-                   t.task_id, t.user_id, t.priority, t.queued_at, t.seq
-            FROM tasks t LEFT JOIN running r ON r.user_id = t.user_id
-            WHERE t.status = 'queued' AND coalesce(r.n, 0) < %(per_user)s
-            ORDER BY t.priority DESC, t.user_id, t.queued_at, t.seq
-        )
-        SELECT h.task_id FROM heads h
-        LEFT JOIN queue_turns q ON q.user_id = h.user_id
-        ORDER BY h.priority DESC, coalesce(q.served_at, ''), h.queued_at, h.seq
-        LIMIT 16
-    """
-
     def claim_next(self, limits: QueueLimits, worker: dict) -> Task | None:
+        """One call of ``mediacraft_claim`` (see ``migrations/0002_claim_function.sql``)."""
         if limits.max_per_user <= 0 or limits.max_total <= 0:
             return None
         with self._tx() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
-            running = conn.execute(
-                "SELECT count(*) FROM tasks WHERE status = %s", (PROCESSING,)
-            ).fetchone()[0]
-            if running >= limits.max_total:
-                return None
-            candidates = conn.execute(
-                self._CANDIDATES, {"per_user": limits.max_per_user}
-            ).fetchall()
-            for (task_id,) in candidates:
+            for _ in range(3):  # a damaged document is moved aside; the next task is taken
                 row = conn.execute(
-                    "SELECT doc FROM tasks WHERE task_id = %s AND status = %s"
-                    " FOR UPDATE SKIP LOCKED",
-                    (task_id, QUEUED),
+                    "SELECT claimed_id, claimed_doc FROM mediacraft_claim(%s, %s, %s, %s)",
+                    (limits.max_per_user, limits.max_total, Jsonb(worker), utcnow()),
                 ).fetchone()
-                if row is None:  # taken, cancelled or being changed right now: the next one
-                    continue
+                if row is None:
+                    return None
                 try:
-                    task = self._decode_task(task_id, row[0])
+                    return self._decode_task(row[0], row[1])
                 except _Damaged:
                     continue
-                task.transition(TaskStatus.PROCESSING)
-                task.attempts += 1
-                task.worker = dict(worker, heartbeat_at=utcnow())
-                self._put_task(conn, task, beat=True)
-                conn.execute(
-                    "INSERT INTO queue_turns (user_id, served_at) VALUES (%s, %s)"
-                    " ON CONFLICT (user_id) DO UPDATE SET served_at = excluded.served_at",
-                    (task.user_id, utcnow()),
-                )
-                conn.execute(
-                    "DELETE FROM queue_turns q WHERE NOT EXISTS (SELECT 1 FROM tasks t"
-                    " WHERE t.user_id = q.user_id AND t.status IN (%s, %s))",
-                    (QUEUED, PROCESSING),
-                )
-                return task
             return None
 
     def reconcile_queue(self) -> None:
-        """Nothing to repair: the queue is the ``status`` column of the records themselves."""
-        return None
+        """Forget the turns of visitors with nothing waiting or running.
+
+        Nothing else to repair: the queue is the ``status`` column of the
+        records themselves. (Claims leave this to the dispatchers' periodic
+        call, so a claim does not scan the turns.)
+        """
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM queue_turns q WHERE NOT EXISTS (SELECT 1 FROM tasks t"
+                " WHERE t.user_id = q.user_id AND t.status IN (%s, %s))",
+                (QUEUED, PROCESSING),
+            )
 
 
 def _beat(task: Task) -> tuple[object, object]:

@@ -76,6 +76,65 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+class Cluster:
+    """A throwaway cluster in a temporary directory (also used by the benchmarks)."""
+
+    def __init__(self) -> None:
+        self.bindir = _bindir()
+        self.root: Path | None = None
+        self.server: PostgresServer | None = None
+
+    def start(self) -> PostgresServer:
+        """Start it; raises RuntimeError with the reason when it cannot."""
+        if self.bindir is None:
+            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        root = self.root = Path(tempfile.mkdtemp(prefix="mediacraft-pg-"))
+        datadir = root / "data"
+        datadir.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres")
+            shutil.chown(datadir, "postgres")
+        port = _free_port()
+        try:
+            subprocess.run(
+                _as_server_user([str(self.bindir / "initdb"), "-D", str(datadir), "-U",
+                                 "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
+                                 "--no-sync"]),
+                check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+            options = (
+                f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
+                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                " -c max_connections=300 -c shared_buffers=64MB"
+            )
+            subprocess.run(
+                _as_server_user([str(self.bindir / "pg_ctl"), "-D", str(datadir), "-o", options,
+                                 "-l", str(root / "server.log"), "-w", "-t", "60", "start"]),
+                check=True, capture_output=True, timeout=90,
+            )  # fmt: skip
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            log = root / "server.log"
+            detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            stderr = getattr(exc, "stderr", b"") or b""
+            self.stop()
+            raise RuntimeError(f"could not start PostgreSQL: {exc} "
+                               f"{stderr.decode(errors='replace')} {detail}") from None
+        self.server = PostgresServer("127.0.0.1", port)
+        return self.server
+
+    def stop(self) -> None:
+        if self.root is None:
+            return
+        if self.server is not None and self.bindir is not None:
+            subprocess.run(
+                _as_server_user([str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"),
+                                 "-m", "immediate", "-w", "stop"]),
+                capture_output=True, timeout=60,
+            )  # fmt: skip
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root = self.server = None
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     existing = os.environ.get(ENV)
@@ -86,55 +145,21 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield PostgresServer(parts.hostname or "127.0.0.1", parts.port or 5432,
                              parts.username or "postgres")  # fmt: skip
         return
-    bindir = _bindir()
-    if bindir is None:
-        _unavailable("PostgreSQL server binaries not found (apt-get install postgresql)")
     try:
         import psycopg  # noqa: F401
     except ImportError:
         _unavailable("psycopg is not installed")
-    root = Path(tempfile.mkdtemp(prefix="mediacraft-pg-"))
-    datadir = root / "data"
-    datadir.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(datadir, "postgres")
-    port = _free_port()
+    cluster = Cluster()
     try:
-        subprocess.run(
-            _as_server_user([str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-                             "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-        options = (
-            f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            " -c max_connections=300 -c shared_buffers=64MB"
-        )
-        subprocess.run(
-            _as_server_user([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options,
-                             "-l", str(root / "server.log"), "-w", "-t", "60", "start"]),
-            check=True, capture_output=True, timeout=90,
-        )  # fmt: skip
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        log = root / "server.log"
-        detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        stderr = getattr(exc, "stderr", b"") or b""
-        shutil.rmtree(root, ignore_errors=True)
-        _unavailable(f"could not start PostgreSQL: {exc} {stderr.decode(errors='replace')}"
-                     f" {detail}")  # fmt: skip
-    server = PostgresServer("127.0.0.1", port)
+        server = cluster.start()
+    except RuntimeError as exc:
+        _unavailable(str(exc))
     os.environ[ENV] = server.dsn()
     try:
         yield server
     finally:
         os.environ.pop(ENV, None)
-        subprocess.run(
-            _as_server_user([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate",
-                             "-w", "stop"]),
-            capture_output=True, timeout=60,
-        )  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.stop()
 
 
 def admin_dsn() -> str:

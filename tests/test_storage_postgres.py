@@ -298,3 +298,42 @@ def test_a_database_outage_answers_503_and_loses_no_task(tmp_path: Path) -> None
 
 def test_storage_errors_are_storage_errors() -> None:
     assert issubclass(DatabaseUnavailable, StorageError) and DatabaseUnavailable.status == 503
+
+
+def test_quota_reservations_lock_in_the_database_not_the_shared_directory(
+    tmp_path: Path,
+) -> None:
+    from mediacraft import quota
+    from mediacraft.config import Config
+    from mediacraft.exceptions import QuotaExceeded
+    from mediacraft.storage.pglocks import advisory_lock
+
+    dsn = database_for(tmp_path)
+    config = Config(data_dir=tmp_path / "data", storage=dsn, user_quota_mb=1)
+    user_id = new_id()
+    first = quota.reserve(config, user_id, 600 * 1024)
+    with pytest.raises(QuotaExceeded):
+        quota.reserve(config, user_id, 600 * 1024)  # the first one's bytes are held
+    first.release()
+    quota.reserve(config, user_id, 600 * 1024).release()
+    assert not (tmp_path / "data" / "locks").exists()  # no lock file on the shared volume
+
+    held, go = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with advisory_lock(dsn, f"quota:{user_id}"):
+            held.set()
+            go.wait(30)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(StorageError, match="Timed out"):
+            with advisory_lock(dsn, f"quota:{user_id}", timeout=0.2):
+                pass
+        with advisory_lock(dsn, f"quota:{new_id()}", timeout=5):  # another visitor's is free
+            pass
+    finally:
+        go.set()
+        thread.join()

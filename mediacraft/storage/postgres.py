@@ -147,9 +147,15 @@ class PostgresStorage(StorageInterface):
         return {"autocommit": True, "connect_timeout": self.connect_timeout}
 
     def unreachable(self, exc: BaseException) -> DatabaseUnavailable:
+        """For operators at start-up: which database, and why."""
         return DatabaseUnavailable(
             f"Cannot reach the database at {describe(self.dsn)}: {_first_line(exc)}"
         )
+
+    def unavailable(self, exc: BaseException) -> DatabaseUnavailable:
+        """For a request or a task while running: said plainly, the details go to the log."""
+        log.warning("Database %s unavailable: %s", describe(self.dsn), _first_line(exc))
+        return DatabaseUnavailable("The database is unavailable, please try again shortly")
 
     def _check_schema(self, *, apply: bool) -> None:
         try:
@@ -201,9 +207,9 @@ class PostgresStorage(StorageInterface):
             with self._pool().connection() as conn:
                 yield conn
         except PoolTimeout as exc:
-            raise self.unreachable(exc) from None
+            raise self.unavailable(exc) from None
         except psycopg.OperationalError as exc:
-            raise self.unreachable(exc) from None
+            raise self.unavailable(exc) from None
         except psycopg.errors.DiskFull as exc:
             from ..exceptions import StorageFull
 

@@ -13,6 +13,9 @@ download load with embedded task threads vs separate worker processes.
    ``MEDIACRAFT_RUN_QUEUE=false`` plus one ``mediacraft worker`` process;
    100 visitors polling every 250 ms while 20 downloads (10 at a time) come
    from a bandwidth-capped loopback origin (``tests/support/load.py``).
+4. **From queued to started**: an idle worker (polling every 5 s) and a task
+   queued by another connection: the time until it is claimed, which is the
+   ``LISTEN``/``NOTIFY`` wake-up.
 
 PostgreSQL is a throwaway cluster the script starts with Debian's binaries
 (as the tests do). Run: ``python benchmarks/queue_bench.py`` (several minutes;
@@ -257,6 +260,48 @@ def under_downloads(work: Path, dsn_for, seconds: float, quick: bool) -> dict:  
     return results
 
 
+# --- 4. from queued to started --------------------------------------------------------
+def wake_latency(where: Path, dsn: str, rounds: int) -> dict:
+    """Time from enqueue (another process's storage) to the idle worker's claim.
+
+    The worker polls only every 5 s: anything faster is the NOTIFY wake-up.
+    """
+    from mediacraft.config import Config
+    from mediacraft.processors import load_processors
+    from mediacraft.queue import TaskQueue
+    from mediacraft.storage.postgres import PostgresStorage
+
+    config = Config(data_dir=where / "data", storage=dsn, poll_seconds=5.0,
+                    plugins=("tests.support.sleeper",), max_concurrent_tasks=2)  # fmt: skip
+    load_processors(config.plugins)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    worker_store, client = PostgresStorage(dsn), PostgresStorage(dsn)
+    queue = TaskQueue(worker_store, config)
+    queue.start()
+    user_id = new_id()
+    client.create_user(User(user_id=user_id))
+    waits = []
+    try:
+        time.sleep(1.0)  # the listener is connected
+        for _ in range(rounds):
+            task = client.create_task(Task.new(user_id, "test_sleep", options={"seconds": 0}))
+            t0 = time.perf_counter()
+            client.enqueue([task.task_id], None)
+            while client.get_task(task.task_id).status is TaskStatus.QUEUED:
+                time.sleep(0.001)
+            waits.append((time.perf_counter() - t0) * 1000)
+            while not client.get_task(task.task_id).status.is_terminal:
+                time.sleep(0.01)
+            time.sleep(0.2)  # idle again
+    finally:
+        queue.shutdown(timeout=5)
+        worker_store.close()
+        client.close()
+    return {"rounds": rounds, "p50_ms": round(statistics.median(waits), 1),
+            "p99_ms": round(percentile(waits, 99), 1), "max_ms": round(max(waits), 1),
+            "poll_seconds": 5.0}  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run that checks the script")
@@ -265,13 +310,13 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--claim-seconds", type=float, default=10.0)
     parser.add_argument("--poll-seconds", type=float, default=30.0)
-    parser.add_argument("--only", choices=("reads", "claims", "load"), action="append")
+    parser.add_argument("--only", choices=("reads", "claims", "load", "wake"), action="append")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.quick:
         args.users, args.per_user, args.samples = 50, 40, 200
         args.claim_seconds, args.poll_seconds = 3.0, 5.0
-    parts = set(args.only or ("reads", "claims", "load"))
+    parts = set(args.only or ("reads", "claims", "load", "wake"))
 
     from tests.support.postgres import Cluster, database_for
 
@@ -300,6 +345,9 @@ def main() -> int:
                              5_000 if not args.quick else 2_000, args.claim_seconds)
                 for kind in kinds
             }  # fmt: skip
+        if "wake" in parts:
+            results["wake"] = wake_latency(work / "wake", database_for(work / "wake"),
+                                           10 if args.quick else 50)  # fmt: skip
         if "load" in parts:
             results["load"] = under_downloads(work / "load", database_for, args.poll_seconds,
                                               args.quick)  # fmt: skip

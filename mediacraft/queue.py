@@ -36,7 +36,7 @@ from pathlib import Path
 from . import metrics
 from .config import Config
 from .diskspace import MiB, free_bytes, storage_failure, tool_storage_failure
-from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound
+from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound, StorageError
 from .liveness import HeartbeatWatch, process_alive, same_machine, this_process
 from .logs import task_logging
 from .paths import TaskPaths, remove_detached
@@ -194,6 +194,9 @@ class TaskQueue:
                     cleanup(self.storage, self.config)
                 if self._claim_and_submit():
                     continue
+            except StorageError as exc:  # the database is away: said once a round, no traceback
+                log.warning("Dispatcher round failed: %s", exc)
+                next_recovery = 0.0
             except Exception:  # keep dispatching whatever one round did
                 log.exception("Dispatcher round failed")
                 next_recovery = 0.0  # a write may have failed halfway: reconcile first

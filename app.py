@@ -1,8 +1,11 @@
-"""Entry point: ``app = create_app()``; ``python app.py`` runs the development server."""
+"""Entry point: ``app = create_app()``; ``python app.py`` runs the development server.
+
+The address is ``MEDIACRAFT_HOST`` and ``MEDIACRAFT_PORT`` (read by Config,
+like every setting); production runs ``gunicorn -c gunicorn.conf.py app:app``.
+"""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 
@@ -25,6 +28,5 @@ def _graceful_exit(signum: int, _frame: object) -> None:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _graceful_exit)
-    host = os.environ.get("MEDIACRAFT_HOST", "127.0.0.1")
-    port = int(os.environ.get("MEDIACRAFT_PORT", "5000"))
-    app.run(host=host, port=port, debug=False, threaded=True, use_reloader=False)
+    config = app.config["MEDIACRAFT"]
+    app.run(host=config.host, port=config.port, debug=False, threaded=True, use_reloader=False)

@@ -8,35 +8,41 @@ queue for the next process to pick up.
 Connections (gthread): a request occupies one of ``threads`` while it runs;
 an idle keep-alive connection waits in the worker's poller without a thread,
 up to ``worker_connections`` per process. Live event streams hold a thread for
-as long as they are open, so the app caps them below ``threads`` (it learns
-the number from ``MEDIACRAFT_GUNICORN_THREADS``, exported here). ``keepalive``
+as long as they are open, so the app caps them below ``threads`` (each
+worker's Config reads the same ``MEDIACRAFT_GUNICORN_THREADS``). ``keepalive``
 is long on purpose: a client that polls reuses its connection, and when the
 server closes an idle one at the moment the client sends on it, that request
 fails — the longer the idle allowance, the rarer that race (nginx uses 75 s).
+
+Every value comes from :class:`mediacraft.config.Config` (the
+``MEDIACRAFT_*`` variables, README's table); a bad one stops the start with
+the variable's name.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 
-bind = os.environ.get("MEDIACRAFT_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("MEDIACRAFT_GUNICORN_WORKERS", "2"))
+from mediacraft.config import Config
+
+_config = Config.from_env(run_queue=False)
+
+bind = [address.strip() for address in _config.bind.split(",") if address.strip()]
+workers = _config.gunicorn_workers
 worker_class = "gthread"  # threads serve long-lived event streams without blocking polls
-threads = int(os.environ.get("MEDIACRAFT_GUNICORN_THREADS", "64"))
-os.environ["MEDIACRAFT_GUNICORN_THREADS"] = str(threads)  # read by the app in each worker
-keepalive = int(os.environ.get("MEDIACRAFT_GUNICORN_KEEPALIVE", "75"))
-worker_connections = int(os.environ.get("MEDIACRAFT_GUNICORN_CONNECTIONS", "1000"))
+threads = _config.gunicorn_threads
+keepalive = _config.gunicorn_keepalive
+worker_connections = _config.gunicorn_connections
 backlog = 2048
-timeout = int(os.environ.get("MEDIACRAFT_GUNICORN_TIMEOUT", "120"))
-graceful_timeout = int(os.environ.get("MEDIACRAFT_GUNICORN_GRACEFUL_TIMEOUT", "30"))
+timeout = _config.gunicorn_timeout
+graceful_timeout = _config.gunicorn_graceful_timeout
 preload_app = False  # every worker builds its own app and queue
-accesslog = os.environ.get("MEDIACRAFT_ACCESS_LOG") or None
+accesslog = _config.access_log or None
 limit_request_line = 8190
 
 
-def _stop_queue(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
+def _stop_queue(worker) -> None:  # gunicorn's Worker
     from mediacraft.events import STOPPING
 
     STOPPING.set()  # open event streams end now instead of holding the shutdown
@@ -46,20 +52,20 @@ def _stop_queue(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
         extension.queue.shutdown(timeout=max(1, graceful_timeout - 5))
 
 
-def post_worker_init(worker) -> None:  # noqa: ANN001
+def post_worker_init(worker) -> None:
     """On SIGTERM, interrupt running tasks at once, not after in-flight requests end."""
     original = worker.handle_exit
 
-    def handle_exit(signum, frame) -> None:  # noqa: ANN001
+    def handle_exit(signum, frame) -> None:
         threading.Thread(target=_stop_queue, args=(worker,), daemon=True).start()
         original(signum, frame)
 
     signal.signal(signal.SIGTERM, handle_exit)
 
 
-def worker_exit(server, worker) -> None:  # noqa: ANN001
+def worker_exit(server, worker) -> None:
     _stop_queue(worker)
 
 
-def worker_int(worker) -> None:  # noqa: ANN001
+def worker_int(worker) -> None:
     _stop_queue(worker)

@@ -1,4 +1,4 @@
-"""API benchmark (issue 2, SPEC §3): 10,000 stored tasks, 100 visitors.
+"""API benchmark: 10,000 stored tasks, 100 visitors.
 
 1. In-process (Flask test client): p50/p99 of ``GET /api/tasks/{id}/status``
    and of a visitor's first page ``GET /api/user/tasks``.
@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mediacraft import create_app  # noqa: E402
-from mediacraft.identity import COOKIE_NAME  # noqa: E402
+from mediacraft.model import Task, TaskStatus, User, new_id  # noqa: E402
 from mediacraft.storage.files import FileStorage  # noqa: E402
-from mediacraft.tasks import Task, TaskStatus, User, new_id  # noqa: E402
+from mediacraft.web.identity import COOKIE_NAME  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 SECRET = "benchmark-secret-key-0123456789abcdef-0123456789"

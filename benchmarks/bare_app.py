@@ -8,5 +8,5 @@ app = Flask(__name__)
 
 
 @app.get("/ping")
-def ping():  # noqa: ANN201
+def ping():
     return jsonify({"success": True, "code": 200, "message": "Success", "data": {"ok": True}})

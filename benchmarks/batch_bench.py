@@ -1,4 +1,4 @@
-"""Batch benchmark (issue 6): ``mediacraft batch`` at --parallel 1, 4, 8 against yt-dlp.
+"""Batch benchmark: ``mediacraft batch`` at --parallel 1, 4, 8 against yt-dlp.
 
 One command; everything on a loopback origin this script starts::
 
@@ -49,7 +49,7 @@ def check_outputs(paths: list[Path], seconds: float) -> str:
         try:
             if path.exists() and abs(probe(path).duration - seconds) < 0.5:
                 good += 1
-        except Exception:  # noqa: BLE001 - counted as bad
+        except Exception:  # counted as bad
             pass
     return f"{good}/{len(paths)}"
 

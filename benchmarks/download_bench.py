@@ -1,4 +1,4 @@
-"""Download benchmark (SPEC §3): MediaCraft against ffmpeg's HLS reader, yt-dlp and curl.
+"""Download benchmark: MediaCraft against ffmpeg's HLS reader, yt-dlp and curl.
 
 One command, one run, everything on a loopback origin this script starts::
 

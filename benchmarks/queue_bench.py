@@ -41,9 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mediacraft import create_app  # noqa: E402
-from mediacraft.identity import COOKIE_NAME  # noqa: E402
+from mediacraft.model import Task, TaskStatus, User, new_id  # noqa: E402
 from mediacraft.storage import QueueLimits, StorageInterface  # noqa: E402
-from mediacraft.tasks import Task, TaskStatus, User, new_id  # noqa: E402
+from mediacraft.web.identity import COOKIE_NAME  # noqa: E402
 
 SECRET = "benchmark-secret-key-0123456789abcdef-0123456789"
 ENDED = [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.CREATED]
@@ -218,7 +218,7 @@ def claims(kind: str, config: dict, tasks: int, seconds: float) -> dict:
 
 
 # --- 3. status under download load ----------------------------------------------------
-def under_downloads(work: Path, dsn_for, seconds: float, quick: bool) -> dict:  # noqa: ANN001
+def under_downloads(work: Path, dsn_for, seconds: float, quick: bool) -> dict:
     from mediacraft.storage.postgres import PostgresStorage
     from tests.support.hosts import WorkerProcess
     from tests.support.load import Load

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 
 def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
-    """Build the app (see :func:`mediacraft.factory.create_app`)."""
-    from .factory import create_app as factory
+    """Build the app (see :func:`mediacraft.web.factory.create_app`)."""
+    from .web.factory import create_app as factory
 
     return factory(test_config)
 

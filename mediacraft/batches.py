@@ -1,4 +1,4 @@
-"""Batches (SPEC F8): many inputs submitted as one unit, one task per input.
+"""Batches: many inputs submitted as one unit, one task per input.
 
 A batch is not a record of its own: it is the set of the caller's tasks that
 share a ``batch_id``. Submission is all or nothing — every input is validated
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import InvalidTransition, NotFound, QueueFull, TooManyTasks, ValidationError
+from .model import Task, TaskStatus, is_uuid, parse_time
 from .processors import get_processor
 from .service import TaskService
 from .storage import TaskQuery, queue_limits, task_limits
-from .tasks import Task, TaskStatus, is_uuid, parse_time
 
 MAX_INPUTS = 1000
 ALL = 10**9
@@ -26,10 +26,10 @@ ALL = 10**9
 class BatchInputError(ValidationError):
     """One input of a batch is invalid; ``index`` is its 0-based position."""
 
-    def __init__(self, index: int, reason: str) -> None:
-        super().__init__(f"inputs[{index}]: {reason}")
+    def __init__(self, index: int, detail: str, *, reason: str | None = None) -> None:
+        super().__init__(f"inputs[{index}]: {detail}", reason=reason)
         self.index = index
-        self.reason = reason
+        self.detail = detail
 
 
 @dataclass
@@ -93,7 +93,7 @@ def build_batch(service: TaskService, user_id: str, body: dict[str, Any]) -> Bat
             }
             task = service.build(user_id, payload)
         except ValidationError as exc:
-            raise BatchInputError(index, exc.message) from None
+            raise BatchInputError(index, exc.message, reason=exc.reason) from None
         if task.url is not None:
             if task.url in seen:
                 raise BatchInputError(index, f"duplicate of inputs[{seen[task.url]}] ({task.url})")
@@ -284,7 +284,7 @@ def retry_batch(service: TaskService, user_id: str, batch_id: str) -> dict[str, 
                     f"Task {record.task_id} is {record.status.value}, no longer failed; "
                     "nothing was retried"
                 )
-            record.error_message = None
+            record.error_message = record.error_reason = None
             record.result = None
             record.progress = 0.0
             record.progress_detail = {}

@@ -25,9 +25,9 @@ from pathlib import Path
 from .atomic import sweep_temp_files
 from .config import Config
 from .exceptions import NotFound
+from .model import TERMINAL, TaskStatus, is_uuid, parse_time
 from .paths import TaskPaths, dir_size
 from .storage import StorageInterface
-from .tasks import TERMINAL, TaskStatus, is_uuid, parse_time
 
 UNFINISHED = (TaskStatus.CREATED, TaskStatus.UPLOADED)
 

@@ -1,7 +1,11 @@
 """Configuration from ``MEDIACRAFT_*`` environment variables, with defaults.
 
-The names of SPEC F11's table are a contract; every field here is documented
-in README.md with its default.
+Every ``MEDIACRAFT_*`` variable is read here and nowhere else: the app, the
+command line and ``gunicorn.conf.py`` all build a :class:`Config`. Each field
+``name`` is the variable ``MEDIACRAFT_<NAME>``; the variable names are a
+public contract, and every one is documented in README.md with its default
+(a test checks both). A value that does not parse or is out of range raises
+:class:`ConfigError` naming the variable, so a bad setting stops the start.
 """
 
 from __future__ import annotations
@@ -12,10 +16,22 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 PREFIX = "MEDIACRAFT_"
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names its variable."""
 
 
 def _parse_bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    if word in TRUE:
+        return True
+    if word in FALSE:
+        return False
+    raise ValueError(f"{value!r} is not a boolean")
 
 
 def _parse_list(value: str) -> tuple[str, ...]:
@@ -86,7 +102,16 @@ class Config:
     min_free_mb: int = 512  # below: /healthz 503, no new task starts, uploads refused
     # --- the HTTP server
     trusted_hosts: tuple[str, ...] = ()  # Host names served; empty: the bind address, localhost
-    gunicorn_threads: int = 0  # set by gunicorn.conf.py: request threads per process
+    host: str = "127.0.0.1"  # the development server's address (python app.py, mediacraft serve)
+    port: int = 5000  # ... and port
+    bind: str = "127.0.0.1:8000"  # gunicorn's address(es), comma-separated
+    gunicorn_workers: int = 2  # processes, each with its own task queue
+    gunicorn_threads: int = 64  # request threads per process (also sets the stream cap)
+    gunicorn_keepalive: int = 75  # seconds an idle keep-alive connection is kept
+    gunicorn_connections: int = 1000  # connections per process, idle ones included
+    gunicorn_timeout: int = 120  # seconds a silent worker lives before it is restarted
+    gunicorn_graceful_timeout: int = 30  # seconds a stopping worker has to finish
+    access_log: str = ""  # gunicorn's access log ("-": stderr; empty: none)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -108,43 +133,50 @@ class Config:
         return config
 
     def validate(self) -> None:
-        for name in (
-            "max_tasks_per_user", "max_concurrent_tasks", "max_attempts", "max_download_mb",
-            "max_playlist_kb", "max_segments", "max_record_seconds", "max_download_threads",
-            "min_limit_rate_kb", "lowest_speed_seconds", "max_unfinished_per_user",
-            "max_stored_tasks_per_user", "max_task_seconds",
-        ):  # fmt: skip
+        """Raise :class:`ConfigError` (naming the variable) for a value out of range."""
+        for name in AT_LEAST_ONE:
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{PREFIX}{name.upper()} must be at least 1")
-        if self.lowest_speed_kb < 0:
-            raise ValueError(f"{PREFIX}LOWEST_SPEED_KB must be 0 (off) or more")
+                raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                raise ConfigError(f"{PREFIX}{f.name.upper()} must not be negative")
+        for name in POSITIVE:
+            if float(getattr(self, name)) <= 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be more than 0")
         if self.lowest_speed_kb > self.min_limit_rate_kb:
             # else a limit_rate the server allows would make the download fail as too slow
-            raise ValueError(
+            raise ConfigError(
                 f"{PREFIX}LOWEST_SPEED_KB ({self.lowest_speed_kb}) must not be above "
                 f"{PREFIX}MIN_LIMIT_RATE_KB ({self.min_limit_rate_kb})"
             )
         if self.storage not in {"file", "sqlite"} and not _is_postgres_url(self.storage):
-            raise ValueError(
+            raise ConfigError(
                 f"{PREFIX}STORAGE must be 'file', 'sqlite' or a postgresql:// URL,"
                 f" not {self.storage!r}"
             )
         if self.database_url and not _is_postgres_url(self.database_url):
-            raise ValueError(f"{PREFIX}DATABASE_URL must be a postgresql:// URL")
+            raise ConfigError(f"{PREFIX}DATABASE_URL must be a postgresql:// URL")
         if self.db_pool_max < 1 or self.db_pool_min < 0 or self.db_pool_min > self.db_pool_max:
-            raise ValueError(
+            raise ConfigError(
                 f"{PREFIX}DB_POOL_MIN ({self.db_pool_min}) must be between 0 and "
                 f"{PREFIX}DB_POOL_MAX ({self.db_pool_max}), which must be at least 1"
             )
         if not 0 <= self.worker_nice <= 19:
-            raise ValueError(f"{PREFIX}WORKER_NICE must be between 0 and 19")
+            raise ConfigError(f"{PREFIX}WORKER_NICE must be between 0 and 19")
         if self.log_format not in {"text", "json"}:
-            raise ValueError(f"{PREFIX}LOG_FORMAT must be 'text' or 'json'")
+            raise ConfigError(f"{PREFIX}LOG_FORMAT must be 'text' or 'json'")
         if self.metrics and len(self.metrics_token) < 16:
-            raise ValueError(
+            raise ConfigError(
                 f"{PREFIX}METRICS=true needs {PREFIX}METRICS_TOKEN (16 characters or more):"
                 " /metrics is never served without it"
             )
+        if str(self.log_level).upper() not in LOG_LEVELS:
+            raise ConfigError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"{PREFIX}PORT must be from 1 to 65535")
+        if not self.bind.strip() or not self.host.strip():
+            raise ConfigError(f"{PREFIX}BIND and {PREFIX}HOST must not be empty")
 
     @property
     def database_dsn(self) -> str:
@@ -182,9 +214,22 @@ class Config:
         """
         if self.max_event_streams > 0:
             return self.max_event_streams
-        if self.gunicorn_threads > 0:
-            return max(1, self.gunicorn_threads - max(2, self.gunicorn_threads // 4))
-        return 32  # the development server starts a thread per request
+        return max(1, self.gunicorn_threads - max(2, self.gunicorn_threads // 4))
+
+
+AT_LEAST_ONE = (
+    "max_tasks_per_user", "max_concurrent_tasks", "max_attempts", "max_download_mb",
+    "max_playlist_kb", "max_segments", "max_record_seconds", "max_download_threads",
+    "min_limit_rate_kb", "lowest_speed_seconds", "max_unfinished_per_user",
+    "max_stored_tasks_per_user", "max_task_seconds", "max_clips", "per_host_connections",
+    "max_uploads_per_user", "max_video_pixels",
+    "max_video_streams", "max_video_frames", "gunicorn_workers", "gunicorn_threads",
+    "gunicorn_connections", "gunicorn_timeout", "max_upload_mb",
+)  # fmt: skip
+POSITIVE = (
+    "heartbeat_seconds", "stale_after_seconds", "poll_seconds", "frame_seconds",
+    "processing_time_factor", "unfinished_ttl_hours",
+)  # fmt: skip
 
 
 def _is_postgres_url(value: str) -> bool:
@@ -205,8 +250,8 @@ def _convert(type_name: object, raw: str, name: str) -> object:
         if kind == "Path":
             return Path(raw)
     except ValueError as exc:
-        raise ValueError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+        raise ConfigError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
     return raw
 
 
-__all__ = ["Config", "PREFIX"]
+__all__ = ["Config", "ConfigError", "PREFIX"]

@@ -26,8 +26,8 @@ from typing import Any
 
 from .config import Config
 from .exceptions import RateLimited
+from .model import Task, TaskStatus
 from .storage.base import QueueSnapshot
-from .tasks import Task, TaskStatus
 
 TICK_SECONDS = 1.0
 KEEPALIVE_SECONDS = 5.0

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from .security import RequestIdFilter
+from .web.security import RequestIdFilter, StderrHandler
 
 current_task: contextvars.ContextVar[str] = contextvars.ContextVar("task_id", default="-")
 
@@ -70,7 +70,7 @@ def configure_logging(level: str, log_format: str = "text", node: str = "") -> N
     root = logging.getLogger()
     if any(isinstance(f, TaskIdFilter) for h in root.handlers for f in h.filters):
         return
-    handler = logging.StreamHandler()
+    handler = StderrHandler()
     handler.addFilter(RequestIdFilter())
     handler.addFilter(TaskIdFilter())
     if log_format == "json":

@@ -34,7 +34,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request
 
 from .config import Config
-from .tasks import parse_time
+from .model import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,6 @@ def count_download_bytes(amount: int) -> None:
         _counters["download_bytes"].inc(amount)
 
 
-def failure_reason(exc: BaseException | None, fallback: str = "internal") -> str:
-    """A short, bounded label for a failure: the error's class in snake case."""
-    if exc is None:
-        return fallback
-    name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
-    return name.removesuffix("_error") or fallback
-
-
 # --- scrape ------------------------------------------------------------------------
 bp = Blueprint("metrics", __name__)
 
@@ -136,7 +128,7 @@ class _StateCollector:
         self.ext = ext
         self.directory = directory
 
-    def collect(self):  # noqa: ANN201 - prometheus_client's collector protocol
+    def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
         tasks = GaugeMetricFamily("mediacraft_tasks", "Stored tasks by state and type",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from .exceptions import NotFound
-from .tasks import Task, is_uuid
+from .model import Task, is_uuid
 
 
 @dataclass(frozen=True)
@@ -83,15 +84,21 @@ class TaskPaths:
 
 
 def dir_size(path: Path) -> int:
+    """Bytes of the regular files under ``path`` (0 when it does not exist).
+
+    Other tasks create and remove their directories while this walks (a
+    finished attempt sweeping its work files), so an entry that vanishes
+    under the walk is skipped rather than failing the caller.
+    """
     total = 0
-    if not path.exists():
-        return 0
-    for item in path.rglob("*"):
-        try:
-            if item.is_file():
-                total += item.stat().st_size
-        except OSError:
-            continue
+    for root, _dirs, files in os.walk(path):  # os.walk skips directories it can't list
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
     return total
 
 

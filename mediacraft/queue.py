@@ -39,11 +39,11 @@ from .diskspace import MiB, free_bytes, storage_failure, tool_storage_failure
 from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound, StorageError
 from .liveness import HeartbeatWatch, process_alive, same_machine, this_process
 from .logs import task_logging
+from .model import Task, TaskStatus, utcnow
 from .paths import TaskPaths, remove_detached
 from .processors import JobContext, get_processor
 from .progress import CancelToken, Progress
 from .storage import StorageInterface, queue_limits
-from .tasks import Task, TaskStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,15 @@ class RunningJob:
     last_write: float = 0.0
     last_heartbeat: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _NotOurs(Exception):
+    """Aborts a read-modify-write: the record no longer names this run.
+
+    It was cancelled, retried or taken over by another process meanwhile, so
+    the run leaves the record as it is. Private to the queue: a processor's
+    cancellation is :class:`Cancelled`, which means something else.
+    """
 
 
 class _Leave(Exception):
@@ -293,26 +302,28 @@ class TaskQueue:
             self._requeue(job, "The server restarted while the task was running")
         except Cancelled:
             if job.token.reason == "timed_out":
-                self._fail(job, paths, self._overtime_message(job), reason="timed_out")
+                self._fail(job, paths, self._overtime_message(job), "timeout")
             else:
                 self._discard(job, paths)
                 log.info("Task %s stopped: %s", task.task_id, job.token.reason or "cancelled")
         except MediaCraftError as exc:
             failure = storage_failure(exc) or tool_storage_failure(exc.message)
             if failure is not None:
-                self._fail(job, paths, failure.message, keep_work=True, reason="storage")
+                self._fail(job, paths, failure.message, failure.reason, keep_work=True)
             else:
-                self._fail(job, paths, exc.message, reason=metrics.failure_reason(exc))
+                self._fail(job, paths, exc.message, exc.reason)
         except OSError as exc:
             failure = storage_failure(exc)
             if failure is None:
                 log.exception("Task %s crashed", task.task_id)
-                self._fail(job, paths, f"Internal error while processing ({type(exc).__name__})")
+                message = f"Internal error while processing ({type(exc).__name__})"
+                self._fail(job, paths, message, "error")
             else:
-                self._fail(job, paths, failure.message, keep_work=True, reason="storage")
+                self._fail(job, paths, failure.message, failure.reason, keep_work=True)
         except Exception as exc:
             log.exception("Task %s crashed", task.task_id)
-            self._fail(job, paths, f"Internal error while processing ({type(exc).__name__})")
+            message = f"Internal error while processing ({type(exc).__name__})"
+            self._fail(job, paths, message, "error")
         finally:
             self._forget(job)
             self.notify()
@@ -333,9 +344,9 @@ class TaskQueue:
         job: RunningJob,
         paths: TaskPaths,
         message: str,
+        reason: str,
         *,
         keep_work: bool = False,
-        reason: str = "internal",
     ) -> None:
         """Fail this run's task; its result goes, its checkpoint too unless ``keep_work``.
 
@@ -343,7 +354,9 @@ class TaskQueue:
         """
         log.warning("Task %s failed: %s", job.task_id, message)
         metrics.count_failure(job.task_type, reason)
-        self._finish(job, paths, TaskStatus.FAILED, error=message, keep_work=keep_work)
+        self._finish(
+            job, paths, TaskStatus.FAILED, error=message, reason=reason, keep_work=keep_work
+        )
 
     def _owned(self, task: Task, job: RunningJob) -> bool:
         """The record still names this run (not cancelled, retried or taken over)."""
@@ -361,6 +374,7 @@ class TaskQueue:
         *,
         result: dict | None = None,
         error: str = "",
+        reason: str = "error",
         latest: Progress | None = None,
         keep_work: bool = False,
     ) -> None:
@@ -374,7 +388,7 @@ class TaskQueue:
 
         def mutate(task: Task) -> None:
             if not self._owned(task, job):
-                raise Cancelled()  # cancelled or taken over meanwhile: leave it be
+                raise _NotOurs()
             task.transition(status)
             if latest is not None:  # the last report may not have been flushed yet
                 task.progress_detail = _detail(latest)
@@ -384,7 +398,7 @@ class TaskQueue:
                 task.stage = "done"
                 task.output_file_path = result.get("file_name") if result else None
             else:
-                task.error_message = error
+                task.error_message, task.error_reason = error, reason
             task.progress_detail.pop("speed", None)
             task.progress_detail.pop("eta", None)
             failed = status is not TaskStatus.COMPLETED
@@ -392,7 +406,7 @@ class TaskQueue:
 
         try:
             self.storage.update_task(job.task_id, mutate)
-        except (Cancelled, NotFound):
+        except (_NotOurs, NotFound):
             pass
         finally:
             remove_detached(detached)
@@ -423,7 +437,7 @@ class TaskQueue:
     def _requeue(self, job: RunningJob, reason: str, *, started: bool = True) -> None:
         def mutate(task: Task) -> None:
             if not self._owned(task, job):
-                raise Cancelled()
+                raise _NotOurs()
             if not started:  # claimed but never run: the attempt does not count
                 task.attempts = max(0, task.attempts - 1)
             task.stage = "waiting"
@@ -432,7 +446,7 @@ class TaskQueue:
         try:
             self.storage.enqueue([job.task_id], None, mutate)
             log.info("Task %s returned to the queue: %s", job.task_id, reason)
-        except (Cancelled, NotFound):
+        except (_NotOurs, NotFound):
             pass
         except MediaCraftError as exc:
             log.warning("Could not requeue %s: %s", job.task_id, exc)
@@ -476,7 +490,7 @@ class TaskQueue:
 
         def mutate(record: Task) -> None:
             if not self._owned(record, job):
-                raise Cancelled()
+                raise _NotOurs()
             assert record.worker is not None
             record.worker["heartbeat_at"] = utcnow()
             record.worker["beat"] = int(record.worker.get("beat") or 0) + 1
@@ -487,7 +501,7 @@ class TaskQueue:
 
         try:
             self.storage.update_task(job.task_id, mutate)
-        except (Cancelled, NotFound):
+        except (_NotOurs, NotFound):
             job.token.cancel()
             return
         job.last_heartbeat = now
@@ -545,7 +559,7 @@ class TaskQueue:
                 worker.get("id"),
                 worker.get("run"),
             ) != (dead.get("id"), dead.get("run")):
-                raise Cancelled()
+                raise _NotOurs()
 
         if task.attempts >= self.config.max_attempts:
             paths = TaskPaths.of(self.config.data_dir, task)
@@ -558,11 +572,12 @@ class TaskQueue:
                     f"The task was interrupted {record.attempts} times (the process running it "
                     "stopped) and was given up; retry it to start again"
                 )
+                record.error_reason = "interrupted"
                 detached.extend(paths.detach(work=True))
 
             try:
                 self.storage.update_task(task.task_id, fail)
-            except (Cancelled, NotFound):
+            except (_NotOurs, NotFound):
                 return False
             finally:
                 remove_detached(detached)
@@ -577,7 +592,7 @@ class TaskQueue:
 
         try:
             self.storage.enqueue([task.task_id], None, requeue)
-        except (Cancelled, NotFound):
+        except (_NotOurs, NotFound):
             return False
         log.warning("Task %s recovered from dead worker %s", task.task_id, dead.get("id"))
         self.notify()

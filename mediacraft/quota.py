@@ -34,8 +34,8 @@ from .atomic import read_json, write_json_atomic
 from .config import Config
 from .exceptions import NotFound, QuotaExceeded, RateLimited, StorageError
 from .liveness import process_alive, same_machine, this_process
+from .model import is_uuid
 from .paths import dir_size
-from .tasks import is_uuid
 
 MiB = 1024 * 1024
 RESERVATION_TTL = 6 * 3600.0  # an upload from another machine that never ended

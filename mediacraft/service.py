@@ -13,12 +13,12 @@ from typing import Any
 
 from .config import Config
 from .exceptions import InvalidTransition, NotFound, ValidationError
+from .model import Task, TaskStatus, User, is_uuid, utcnow
 from .paths import TaskPaths, remove_detached
 from .processors import get_processor
 from .queue import TaskQueue
 from .storage import StorageInterface, TaskPage, TaskQuery, queue_limits, task_limits
 from .storage.base import QueueSnapshot
-from .tasks import Task, TaskStatus, User, is_uuid, utcnow
 from .uploads import upload_in_progress
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class TaskService:
         def apply(record: Task) -> None:
             was, run = record.status, (record.worker or {}).get("run")
             record.transition(TaskStatus.CANCELLED)
-            record.error_message = None
+            record.error_message = record.error_reason = None
             record.stage = "cancelled"
             if was is TaskStatus.PROCESSING:
                 stopped_run.append(run)
@@ -195,7 +195,8 @@ class TaskService:
                 )
             if not record.progress_detail.get("live"):
                 raise InvalidTransition(
-                    "This download is not a live recording; cancel it instead"
+                    "This download is not a live recording; cancel it instead",
+                    reason="not_live",
                 )
             record.metadata["stop_requested"] = utcnow()
 
@@ -215,7 +216,7 @@ class TaskService:
             raise InvalidTransition("This task was never configured; upload and configure it")
 
         def reset(record: Task) -> None:
-            record.error_message = None
+            record.error_message = record.error_reason = None
             record.result = None
             record.progress = 0.0
             record.progress_detail = {}

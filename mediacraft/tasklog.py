@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_bytes_atomic
-from .tasks import utcnow
+from .model import utcnow
 
 MAX_LINES = 300
 MAX_LINE_CHARS = 600

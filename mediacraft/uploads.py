@@ -46,10 +46,10 @@ from .exceptions import (
 )
 from .liveness import process_alive, same_machine, this_process
 from .media import DecodeBudget, media_metadata, probe_upload
+from .model import Task, TaskStatus
 from .paths import TaskPaths
 from .processors import get_processor
 from .storage import StorageInterface
-from .tasks import Task, TaskStatus
 
 if TYPE_CHECKING:
     from flask import Request
@@ -185,11 +185,16 @@ def _store_files(config: Config, task: Task, files: list[UploadedFile]) -> list[
                     f"The upload is larger than the {config.max_upload_mb} MB limit"
                 )
             if size == 0:
-                raise MediaError(f"{display_name(upload.filename)}: the uploaded file is empty")
+                raise MediaError(
+                    f"{display_name(upload.filename)}: the uploaded file is empty",
+                    reason="empty_file",
+                )
             try:
                 info = probe_upload(part, budget)
             except MediaError as exc:
-                raise MediaError(f"{display_name(upload.filename)}: {exc.message}") from None
+                raise MediaError(
+                    f"{display_name(upload.filename)}: {exc.message}", reason=exc.reason
+                ) from None
             final = _claim_name(paths.upload_dir, part, extension_for(info.format_name))
             written.append(final)
             part.unlink()
@@ -229,7 +234,7 @@ def _claim_name(directory: Path, part: Path, extension: str) -> Path:
             number += 1
 
 
-def _recorder(accepted: list[dict[str, Any]], replace: bool, lease: str):  # noqa: ANN202
+def _recorder(accepted: list[dict[str, Any]], replace: bool, lease: str):
     def record(current: Task) -> None:
         _check_takes_uploads(current)
         if (current.metadata.get(LEASE_KEY) or {}).get("id") != lease:

@@ -15,7 +15,7 @@ pytest_plugins = ("tests.support.postgres",)
 
 
 @pytest.fixture
-def app_config(tmp_path) -> dict:  # noqa: ANN001
+def app_config(tmp_path) -> dict:
     """Overrides of Config for the ``app`` fixture; tests may update it before use."""
     return {
         "data_dir": tmp_path / "data",
@@ -48,5 +48,5 @@ def other_client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def runner(app: Flask):  # noqa: ANN201
+def runner(app: Flask):
     return app.test_cli_runner()

@@ -6,22 +6,22 @@ import uuid
 
 import pytest
 
-from mediacraft.tasks import TaskStatus
+from mediacraft.model import TaskStatus
 from tests.support.waiting import wait_for
 
 
-def create(client, seconds: float = 0.2, **extra):  # noqa: ANN001, ANN003, ANN201
+def create(client, seconds: float = 0.2, **extra):
     body = {"task_type": "test_sleep", "options": {"seconds": seconds}, **extra}
     return client.post("/api/tasks/create", json=body)
 
 
-def status(client, task_id: str) -> dict:  # noqa: ANN001
+def status(client, task_id: str) -> dict:
     response = client.get(f"/api/tasks/{task_id}/status")
     assert response.status_code == 200, response.json
     return response.json["data"]
 
 
-def assert_envelope(response, code: int) -> dict:  # noqa: ANN001
+def assert_envelope(response, code: int) -> dict:
     body = response.get_json()
     assert response.status_code == code
     assert set(body) == {"success", "code", "message", "data", "meta"}
@@ -31,7 +31,7 @@ def assert_envelope(response, code: int) -> dict:  # noqa: ANN001
     return body
 
 
-def test_create_runs_to_completion(client) -> None:  # noqa: ANN001
+def test_create_runs_to_completion(client) -> None:
     response = create(client, name="my job")
     body = assert_envelope(response, 201)
     task_id = body["data"]["task_id"]
@@ -54,15 +54,16 @@ def test_create_runs_to_completion(client) -> None:  # noqa: ANN001
     assert ranged.status_code == 206 and partial == b"done"
 
 
-def test_failure_message_is_kept(client) -> None:  # noqa: ANN001
+def test_failure_message_is_kept(client) -> None:
     task_id = create(client, seconds=0.05, options={"seconds": 0.05, "fail": "disk on fire"})
     task_id = task_id.json["data"]["task_id"]
     failed = wait_for(lambda: (s := status(client, task_id))["status"] == "failed" and s)
     assert failed["error_message"] == "disk on fire"
+    assert failed["error_reason"] == "media_failed"  # the MediaError's reason, kept on the task
     assert client.get(f"/api/tasks/{task_id}/download").status_code == 404
 
 
-def test_other_visitor_gets_404_like_missing(client, other_client) -> None:  # noqa: ANN001
+def test_other_visitor_gets_404_like_missing(client, other_client) -> None:
     task_id = create(client).json["data"]["task_id"]
     missing = other_client.get(f"/api/tasks/{uuid.uuid4()}/status")
     foreign = other_client.get(f"/api/tasks/{task_id}/status")
@@ -76,7 +77,7 @@ def test_other_visitor_gets_404_like_missing(client, other_client) -> None:  # n
 
 
 @pytest.mark.parametrize("bad_id", ["abc", "../../users/x", "1" * 36, "%2e%2e%2fsecret_key"])
-def test_malformed_ids_are_404_before_touching_files(client, app, bad_id, monkeypatch) -> None:  # noqa: ANN001
+def test_malformed_ids_are_404_before_touching_files(client, app, bad_id, monkeypatch) -> None:
     storage = app.extensions["mediacraft"].storage
     touched = []
     monkeypatch.setattr(storage, "get_task", lambda tid: touched.append(tid))
@@ -85,7 +86,7 @@ def test_malformed_ids_are_404_before_touching_files(client, app, bad_id, monkey
     assert touched == []
 
 
-def test_cancel_then_retry_then_delete(client) -> None:  # noqa: ANN001
+def test_cancel_then_retry_then_delete(client) -> None:
     task_id = create(client, seconds=5).json["data"]["task_id"]
     wait_for(lambda: status(client, task_id)["status"] == "processing")
     cancelled = client.post(f"/api/tasks/{task_id}/cancel")
@@ -103,7 +104,7 @@ def test_cancel_then_retry_then_delete(client) -> None:  # noqa: ANN001
     assert client.get(f"/api/tasks/{task_id}/status").status_code == 404
 
 
-def test_illegal_transition_is_409(client) -> None:  # noqa: ANN001
+def test_illegal_transition_is_409(client) -> None:
     task_id = create(client, seconds=0.05).json["data"]["task_id"]
     wait_for(lambda: status(client, task_id)["status"] == "completed")
     for action in ("cancel", "retry"):
@@ -112,7 +113,7 @@ def test_illegal_transition_is_409(client) -> None:  # noqa: ANN001
     assert "completed" in body["message"]
 
 
-def test_queue_position_and_per_user_limit(client, app) -> None:  # noqa: ANN001
+def test_queue_position_and_per_user_limit(client, app) -> None:
     ids = [create(client, seconds=2).json["data"]["task_id"] for _ in range(3)]
     wait_for(lambda: status(client, ids[0])["status"] == "processing")
     assert status(client, ids[1])["queue_position"] == 1
@@ -128,7 +129,7 @@ def tight_limits(app_config: dict) -> dict:
     return app_config
 
 
-def test_waiting_bounds_answer_429_and_503(tight_limits, client, other_client, app) -> None:  # noqa: ANN001
+def test_waiting_bounds_answer_429_and_503(tight_limits, client, other_client, app) -> None:
     assert create(client).status_code == 201
     assert create(client).status_code == 201
     full = create(client)
@@ -147,7 +148,7 @@ def idle_queue(app_config: dict) -> dict:
     return app_config
 
 
-def test_listing_filters_search_sort_pagination(idle_queue, client) -> None:  # noqa: ANN001
+def test_listing_filters_search_sort_pagination(idle_queue, client) -> None:
     for name in ("Sunset", "sunrise", "Noon"):
         client.post("/api/tasks/create", json={"task_type": "test_sleep", "name": name})
     data = client.get("/api/user/tasks?search=sun&sort=name").json["data"]
@@ -173,26 +174,56 @@ def test_listing_filters_search_sort_pagination(idle_queue, client) -> None:  # 
         ({"task_type": "test_sleep", "batch_id": "x"}, "batch_id must be a UUID"),
     ],
 )
-def test_bad_create_bodies_are_400(client, body, message) -> None:  # noqa: ANN001
+def test_bad_create_bodies_are_400(client, body, message) -> None:
     response = client.post("/api/tasks/create", json=body)
     assert message in assert_envelope(response, 400)["message"]
     assert client.get("/api/user/tasks").json["data"]["pagination"]["total"] == 0
 
 
-def test_envelope_on_http_errors(client, app) -> None:  # noqa: ANN001
-    assert_envelope(client.get("/api/nowhere"), 404)
-    assert_envelope(client.put("/api/tasks/create"), 405)
-    assert_envelope(client.post("/api/tasks/create", data="x", content_type="text/plain"), 415)
-    assert_envelope(
-        client.post("/api/tasks/create", data="{", content_type="application/json"), 400
-    )
+def test_envelope_on_http_errors(client, app) -> None:
+    def reason(response, code: int) -> str:
+        return assert_envelope(response, code)["data"]["reason"]
+
+    assert reason(client.get("/api/nowhere"), 404) == "not_found"
+    assert reason(client.put("/api/tasks/create"), 405) == "method_not_allowed"
+    text = client.post("/api/tasks/create", data="x", content_type="text/plain")
+    assert reason(text, 415) == "unsupported_media_type"
+    broken = client.post("/api/tasks/create", data="{", content_type="application/json")
+    assert reason(broken, 400) == "invalid"
     big = b"x" * (app.config["MAX_CONTENT_LENGTH"] + 10)
-    assert_envelope(
-        client.post("/api/tasks/create", data=big, content_type="application/json"), 413
-    )
+    huge = client.post("/api/tasks/create", data=big, content_type="application/json")
+    assert reason(huge, 413) == "too_large"
 
 
-def test_unexpected_error_is_a_500_envelope_without_details(client, app, monkeypatch) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ({"task_type": "download"}, "url_required"),
+        ({"task_type": "download", "url": "ftp://example.org/x.m3u8"}, "bad_url"),
+        ({"task_type": "download", "url": "http://169.254.169.254/latest"}, "blocked_address"),
+        ({"task_type": "download", "url": "http://10.0.0.1/v.m3u8"}, "blocked_address"),
+    ],
+)
+def test_a_refusal_carries_its_reason(client, body, reason) -> None:
+    response = client.post("/api/tasks/create", json=body)
+    assert assert_envelope(response, 400)["data"]["reason"] == reason
+    assert client.get("/api/user/tasks").json["data"]["pagination"]["total"] == 0
+
+
+def test_every_error_class_has_a_known_reason() -> None:
+    from mediacraft import exceptions
+
+    classes = [exceptions.MediaCraftError]
+    while classes:
+        cls = classes.pop()
+        assert cls.reason in exceptions.REASONS, cls
+        classes.extend(cls.__subclasses__())
+    with pytest.raises(ValueError, match="unknown error reason"):
+        exceptions.MediaCraftError("x", reason="made_up")
+    assert exceptions.DownloadError("x", reason="drm").reason == "drm"
+
+
+def test_unexpected_error_is_a_500_envelope_without_details(client, app, monkeypatch) -> None:
     def boom(task_id: str) -> None:
         raise RuntimeError("secret detail")
 
@@ -203,7 +234,7 @@ def test_unexpected_error_is_a_500_envelope_without_details(client, app, monkeyp
     assert body["message"] == "Internal server error"
 
 
-def test_cross_origin_post_is_refused(client) -> None:  # noqa: ANN001
+def test_cross_origin_post_is_refused(client) -> None:
     body = {"task_type": "test_sleep"}
     evil = client.post("/api/tasks/create", json=body, headers={"Origin": "http://evil.example"})
     assert_envelope(evil, 403)
@@ -213,7 +244,7 @@ def test_cross_origin_post_is_refused(client) -> None:  # noqa: ANN001
     assert same.status_code == 201
 
 
-def test_user_info_counts_tasks(client) -> None:  # noqa: ANN001
+def test_user_info_counts_tasks(client) -> None:
     task_id = create(client, seconds=0.05).json["data"]["task_id"]
     wait_for(lambda: status(client, task_id)["status"] == "completed")
     info = assert_envelope(client.get("/api/user/info"), 200)["data"]
@@ -221,7 +252,7 @@ def test_user_info_counts_tasks(client) -> None:  # noqa: ANN001
     assert info["user_id"] and info["limits"]["max_tasks_per_user"] == 1
 
 
-def test_healthz(client) -> None:  # noqa: ANN001
+def test_healthz(client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json["status"] == "ok" and response.json["checks"]["queue"] == "running"

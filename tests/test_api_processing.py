@@ -1,4 +1,4 @@
-"""Issue 4 at the API level: uploads, frames, watermark removal, merge, cancel.
+"""At the API level: uploads, frames, watermark removal, merge, cancel.
 
 Real ffmpeg on tiny generated clips (2 s, 320x240), Flask's test client, the
 task queue running in the app.
@@ -36,23 +36,23 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 # --- helpers -----------------------------------------------------------------
-def create(client, task_type: str, **extra) -> str:  # noqa: ANN001, ANN003
+def create(client, task_type: str, **extra) -> str:
     response = client.post("/api/tasks/create", json={"task_type": task_type, **extra})
     assert response.status_code == 201, response.json
     return response.json["data"]["task_id"]
 
 
-def upload(client, task_id: str, *files: tuple[bytes | Path, str]):  # noqa: ANN001, ANN201
+def upload(client, task_id: str, *files: tuple[bytes | Path, str]):
     return multipart(client, f"/api/tasks/{task_id}/upload", files)
 
 
-def status(client, task_id: str) -> dict:  # noqa: ANN001
+def status(client, task_id: str) -> dict:
     response = client.get(f"/api/tasks/{task_id}/status")
     assert response.status_code == 200, response.json
     return response.json["data"]
 
 
-def wait_status(client, task_id: str, wanted: str, timeout: float = 60) -> dict:  # noqa: ANN001
+def wait_status(client, task_id: str, wanted: str, timeout: float = 60) -> dict:
     def check() -> dict | None:
         current = status(client, task_id)
         if current["status"] in {"failed", "cancelled"} and current["status"] != wanted:
@@ -62,14 +62,14 @@ def wait_status(client, task_id: str, wanted: str, timeout: float = 60) -> dict:
     return wait_for(check, timeout=timeout, what=f"task {wanted}")
 
 
-def paths_of(app, task_id: str) -> TaskPaths:  # noqa: ANN001
+def paths_of(app, task_id: str) -> TaskPaths:
     ext = app.extensions["mediacraft"]
     return TaskPaths.of(ext.config.data_dir, ext.storage.get_task(task_id))
 
 
 # --- upload --------------------------------------------------------------------
 @pytest.mark.parametrize("filename", ["../../etc/passwd.mp4", "视频.mp4"])
-def test_upload_probes_metadata_and_ignores_the_file_name(client, app, media, filename) -> None:  # noqa: ANN001
+def test_upload_probes_metadata_and_ignores_the_file_name(client, app, media, filename) -> None:
     task_id = create(client, "watermark_removal")
     assert status(client, task_id)["status"] == "created"
     response = upload(client, task_id, (media["clip"], filename))
@@ -98,7 +98,7 @@ HLS_PLAYLIST = b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nhttp://169.254.16
     "kind",
     ["text", "m3u8", "ffconcat"],
 )
-def test_non_video_upload_is_400_and_nothing_stays(client, app, media, kind: str) -> None:  # noqa: ANN001
+def test_non_video_upload_is_400_and_nothing_stays(client, app, media, kind: str) -> None:
     content = {
         "text": b"hello, this is not a video\n" * 100,
         "m3u8": HLS_PLAYLIST,
@@ -113,7 +113,7 @@ def test_non_video_upload_is_400_and_nothing_stays(client, app, media, kind: str
 
 
 @pytest.mark.parametrize("megabytes", [1.5, 3])
-def test_upload_over_the_limit_is_413_and_nothing_stays(app_config, request, megabytes) -> None:  # noqa: ANN001
+def test_upload_over_the_limit_is_413_and_nothing_stays(app_config, request, megabytes) -> None:
     app_config["max_upload_mb"] = 1
     client = request.getfixturevalue("client")
     app = request.getfixturevalue("app")
@@ -124,13 +124,13 @@ def test_upload_over_the_limit_is_413_and_nothing_stays(app_config, request, meg
     assert files_under(app.extensions["mediacraft"].config.data_dir / "uploads") == []
 
 
-def test_upload_to_a_download_task_is_409(client) -> None:  # noqa: ANN001
+def test_upload_to_a_download_task_is_409(client) -> None:
     task_id = create(client, "download", url="http://127.0.0.1:9/video.mp4")
     response = upload(client, task_id, (b"anything", "clip.mp4"))
     assert_error(response, 409, "takes no upload")
 
 
-def test_config_before_upload_is_409(client) -> None:  # noqa: ANN001
+def test_config_before_upload_is_409(client) -> None:
     for task_type, body in (
         ("watermark_removal", {"selected_frame": 0, "regions": [[10, 10, 20, 20]]}),
         ("video_merge", {}),
@@ -142,7 +142,7 @@ def test_config_before_upload_is_409(client) -> None:  # noqa: ANN001
 
 
 # --- frames --------------------------------------------------------------------
-def test_frame_endpoint(client, other_client, media) -> None:  # noqa: ANN001
+def test_frame_endpoint(client, other_client, media) -> None:
     task_id = create(client, "watermark_removal")
     assert upload(client, task_id, (media["clip"], "clip.mp4")).status_code == 200
     frames = []
@@ -166,7 +166,7 @@ def test_frame_endpoint(client, other_client, media) -> None:  # noqa: ANN001
 
 
 # --- watermark removal ---------------------------------------------------------
-def test_watermark_validation_then_full_flow(client, other_client, media, tmp_path) -> None:  # noqa: ANN001
+def test_watermark_validation_then_full_flow(client, other_client, media, tmp_path) -> None:
     task_id = create(client, "watermark_removal", name="Holiday: clip")
     assert upload(client, task_id, (media["clip"], "clip.mp4")).status_code == 200
 
@@ -210,7 +210,7 @@ def test_watermark_validation_then_full_flow(client, other_client, media, tmp_pa
 
 
 # --- merge -----------------------------------------------------------------------
-def test_merge_three_clips_in_order(client, media, tmp_path) -> None:  # noqa: ANN001
+def test_merge_three_clips_in_order(client, media, tmp_path) -> None:
     task_id = create(client, "video_merge", name="merged")
     clips = [(media[f"part{n}"], f"part{n}.mp4") for n in range(3)]
     response = upload(client, task_id, *clips)
@@ -241,10 +241,10 @@ def ffmpeg_processes(pattern: str) -> list[str]:
 
 def test_cancelled_watermark_leaves_no_ffmpeg_and_no_result(
     client, app, media, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     original = watermark.watermark_args
 
-    def realtime(*args, **kwargs) -> list[str]:  # noqa: ANN002, ANN003
+    def realtime(*args, **kwargs) -> list[str]:
         # read the input at its own pace (-re) so that the 8 s job is surely running
         return ["-re", *original(*args, **kwargs)]
 

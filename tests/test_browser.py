@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from tests.support.media import make_video
 from tests.support.origin import Origin, package_hls
@@ -33,8 +34,6 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 DESKTOP = {"width": 1100, "height": 760}
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 45_000
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def _require_chromium() -> None:
@@ -75,7 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 
 
 @pytest.fixture(scope="module")
-def visitor(browser) -> Iterator[object]:  # noqa: ANN001
+def visitor(browser) -> Iterator[object]:
     """One visitor (one cookie jar) shared by the module's tests, in file order."""
     context = browser.new_context(viewport=DESKTOP, locale="en-US")
     context.set_default_timeout(TIMEOUT_MS)
@@ -86,7 +85,7 @@ def visitor(browser) -> Iterator[object]:  # noqa: ANN001
 
 
 @pytest.fixture
-def page(visitor) -> Iterator[object]:  # noqa: ANN001
+def page(visitor) -> Iterator[object]:
     page = visitor.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     errors: list[str] = []
@@ -104,14 +103,14 @@ def page(visitor) -> Iterator[object]:  # noqa: ANN001
     assert errors == [], f"script errors or CSP violations: {errors}"
 
 
-def shot(page, name: str) -> Path:  # noqa: ANN001
+def shot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
 
 
-def wait_for_status(page, task_id: str, status: str) -> None:  # noqa: ANN001
+def wait_for_status(page, task_id: str, status: str) -> None:
     """Wait until the list shows the task in ``status``; on timeout, say what the API says."""
     try:
         page.wait_for_selector(
@@ -128,13 +127,13 @@ def wait_for_status(page, task_id: str, status: str) -> None:  # noqa: ANN001
         raise AssertionError(f"page shows {shown!r}, expected {status!r}; API: {task}") from None
 
 
-def created_id(page) -> str:  # noqa: ANN001
+def created_id(page) -> str:
     page.wait_for_url(re.compile(r"/tasks\?created="))
     return page.url.split("created=", 1)[1]
 
 
 # --- the tests, in the order a visitor meets the pages ------------------------------------
-def test_first_visit_shows_an_empty_list(browser, server) -> None:  # noqa: ANN001
+def test_first_visit_shows_an_empty_list(browser, server) -> None:
     context = browser.new_context(viewport=DESKTOP, locale="en-US")
     try:
         page = context.new_page()
@@ -149,7 +148,7 @@ def test_first_visit_shows_an_empty_list(browser, server) -> None:  # noqa: ANN0
         context.close()
 
 
-def test_download_from_the_page_plays_in_the_player(page, server, origin) -> None:  # noqa: ANN001
+def test_download_from_the_page_plays_in_the_player(page, server, origin) -> None:
     page.goto(server.url + "/")
     page.get_by_label("Video link").fill(origin.url("show/index.m3u8"))
     page.get_by_label("Name (optional)").fill("Loopback show")
@@ -183,7 +182,7 @@ def test_download_from_the_page_plays_in_the_player(page, server, origin) -> Non
     shot(page, "task-detail")
 
 
-def test_watermark_flow_draws_a_region_and_completes(page, server, tmp_path) -> None:  # noqa: ANN001
+def test_watermark_flow_draws_a_region_and_completes(page, server, tmp_path) -> None:
     video = make_video(tmp_path / "marked.mp4", seconds=2.0, size="320x240", box=(200, 20, 80, 30))
     page.goto(server.url + "/")
     page.get_by_role("tab", name="Remove a watermark").click()
@@ -254,7 +253,7 @@ def test_watermark_flow_draws_a_region_and_completes(page, server, tmp_path) -> 
     wait_for_status(page, task_id, "completed")
 
 
-def test_merge_flow_orders_clips(page, server, tmp_path) -> None:  # noqa: ANN001
+def test_merge_flow_orders_clips(page, server, tmp_path) -> None:
     first = make_video(tmp_path / "first.mp4", seconds=1.0, size="160x120")
     second = make_video(tmp_path / "second.mp4", seconds=1.0, size="160x120")
     page.goto(server.url + "/#merge")
@@ -271,7 +270,7 @@ def test_merge_flow_orders_clips(page, server, tmp_path) -> None:  # noqa: ANN00
     wait_for_status(page, created_id(page), "completed")
 
 
-def test_cancel_retry_and_delete_selected_from_the_list(page, server, origin) -> None:  # noqa: ANN001
+def test_cancel_retry_and_delete_selected_from_the_list(page, server, origin) -> None:
     origin.latency = 1.0  # slow enough to cancel while it runs
     try:
         page.goto(server.url + "/")
@@ -298,7 +297,7 @@ def test_cancel_retry_and_delete_selected_from_the_list(page, server, origin) ->
     shot(page, "tasks")
 
 
-def test_task_detail_follows_progress_live(page, server, origin) -> None:  # noqa: ANN001
+def test_task_detail_follows_progress_live(page, server, origin) -> None:
     origin.latency = 0.8
     try:
         answer = page.request.post(
@@ -324,7 +323,7 @@ def test_task_detail_follows_progress_live(page, server, origin) -> None:  # noq
 
 
 def test_live_recording_is_started_from_the_form_and_stopped_with_its_button(
-    page, server, origin  # noqa: ANN001
+    page, server, origin
 ) -> None:
     from tests.support.streams import LiveFeed, build_live_source
 
@@ -357,7 +356,7 @@ def test_live_recording_is_started_from_the_form_and_stopped_with_its_button(
     assert page.locator("#t-tracks").inner_text() == "Audio: unknown language"
 
 
-def test_failed_task_shows_its_message_and_a_hint(page, server, origin) -> None:  # noqa: ANN001
+def test_failed_task_shows_its_message_and_a_hint(page, server, origin) -> None:
     answer = page.request.post(
         server.url + "/api/tasks/create",
         data={"task_type": "download", "url": origin.url("gone/index.m3u8"),
@@ -378,7 +377,7 @@ def test_failed_task_shows_its_message_and_a_hint(page, server, origin) -> None:
     page.goto(server.url + "/tasks?lang=en")
 
 
-def test_server_errors_are_shown_in_the_visitors_language(page, server) -> None:  # noqa: ANN001
+def test_server_errors_are_shown_in_the_visitors_language(page, server) -> None:
     page.goto(server.url + "/?lang=zh")
     page.get_by_label("视频链接").fill("ftp://example.com/video.m3u8")
     page.get_by_role("button", name="开始下载").click()
@@ -390,7 +389,7 @@ def test_server_errors_are_shown_in_the_visitors_language(page, server) -> None:
     page.goto(server.url + "/?lang=en")
 
 
-def test_switching_to_chinese(page, server) -> None:  # noqa: ANN001
+def test_switching_to_chinese(page, server) -> None:
     page.goto(server.url + "/tasks")
     page.locator(".task-item").first.wait_for()
     page.get_by_role("link", name="中文").click()
@@ -411,8 +410,8 @@ def test_switching_to_chinese(page, server) -> None:  # noqa: ANN001
     assert page.locator("h1").inner_text() == "Create a task"
 
 
-def test_same_cookie_same_tasks_other_visitor_none(browser, visitor, server) -> None:  # noqa: ANN001
-    def names(context) -> list[str]:  # noqa: ANN001
+def test_same_cookie_same_tasks_other_visitor_none(browser, visitor, server) -> None:
+    def names(context) -> list[str]:
         page = context.new_page()
         try:
             page.goto(server.url + "/tasks")
@@ -440,7 +439,7 @@ def test_same_cookie_same_tasks_other_visitor_none(browser, visitor, server) -> 
         stranger.close()
 
 
-def task_ids(context, server) -> list[str]:  # noqa: ANN001
+def task_ids(context, server) -> list[str]:
     answer = context.request.get(server.url + "/api/user/tasks")
     try:
         return [t["task_id"] for t in answer.json()["data"]["tasks"]]
@@ -448,7 +447,7 @@ def task_ids(context, server) -> list[str]:  # noqa: ANN001
         answer.dispose()
 
 
-def test_phone_width(browser, visitor, server) -> None:  # noqa: ANN001
+def test_phone_width(browser, visitor, server) -> None:
     phone = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True)
     try:
         phone.add_cookies([c for c in visitor.cookies() if c["name"] == "mc_uid"])
@@ -467,7 +466,7 @@ def test_phone_width(browser, visitor, server) -> None:  # noqa: ANN001
         phone.close()
 
 
-def test_pages_poll_when_the_live_stream_is_refused(browser, origin, tmp_path_factory) -> None:  # noqa: ANN001
+def test_pages_poll_when_the_live_stream_is_refused(browser, origin, tmp_path_factory) -> None:
     """Past the server's stream caps the stream answers 429: the list polls instead."""
     where = tmp_path_factory.mktemp("no-streams")
     with AppServer(where / "data", workers=1, max_event_streams_per_user=0) as refusing:
@@ -477,7 +476,7 @@ def test_pages_poll_when_the_live_stream_is_refused(browser, origin, tmp_path_fa
         refused: list[str] = []
         polled: list[str] = []
 
-        def seen(response) -> None:  # noqa: ANN001
+        def seen(response) -> None:
             if "/api/events" in response.url and response.status == 429:
                 refused.append(response.url)
             elif response.url.endswith("/status") and response.status == 200:

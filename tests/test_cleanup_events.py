@@ -10,12 +10,12 @@ from mediacraft.paths import TaskPaths
 from tests.support.waiting import wait_for
 
 
-def _run(client, seconds: float = 0.05) -> str:  # noqa: ANN001
+def _run(client, seconds: float = 0.05) -> str:
     body = {"task_type": "test_sleep", "options": {"seconds": seconds}}
     return client.post("/api/tasks/create", json=body).json["data"]["task_id"]
 
 
-def test_cleanup_removes_expired_tasks_users_and_files(client, other_client, app) -> None:  # noqa: ANN001
+def test_cleanup_removes_expired_tasks_users_and_files(client, other_client, app) -> None:
     ext = app.extensions["mediacraft"]
     done = _run(client)
     wait_for(lambda: ext.storage.get_task(done).status.value == "completed")
@@ -38,7 +38,7 @@ def test_cleanup_removes_expired_tasks_users_and_files(client, other_client, app
     assert report.bytes_freed > 0
 
 
-def test_cleanup_keeps_unfinished_work(client, app) -> None:  # noqa: ANN001
+def test_cleanup_keeps_unfinished_work(client, app) -> None:
     ext = app.extensions["mediacraft"]
     running = _run(client, seconds=3)
     wait_for(lambda: ext.storage.get_task(running).status.value == "processing")
@@ -48,7 +48,7 @@ def test_cleanup_keeps_unfinished_work(client, app) -> None:  # noqa: ANN001
     client.post(f"/api/tasks/{running}/cancel")
 
 
-def test_event_stream_follows_a_task_to_its_end(client) -> None:  # noqa: ANN001
+def test_event_stream_follows_a_task_to_its_end(client) -> None:
     task_id = _run(client, seconds=1.0)
     response = client.get(f"/api/tasks/{task_id}/events")
     assert response.mimetype == "text/event-stream"
@@ -65,7 +65,7 @@ def test_event_stream_follows_a_task_to_its_end(client) -> None:  # noqa: ANN001
     assert len(events) >= 2 and len(set(e["progress"] for e in events)) >= 2  # live progress
 
 
-def test_event_stream_of_foreign_task_is_404(client, other_client) -> None:  # noqa: ANN001
+def test_event_stream_of_foreign_task_is_404(client, other_client) -> None:
     task_id = _run(client)
     response = other_client.get(f"/api/tasks/{task_id}/events")
     assert response.status_code == 404 and response.json["success"] is False
@@ -75,15 +75,15 @@ class _LaggingRecords:
     """Storage as seen in the window where the status map already shows a task's
     new status but its record file still holds the previous state."""
 
-    def __init__(self, storage, stale, reads: int) -> None:  # noqa: ANN001
+    def __init__(self, storage, stale, reads: int) -> None:
         self._storage = storage
         self._stale = stale
         self._reads = reads
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self._storage, name)
 
-    def get_task(self, task_id: str):  # noqa: ANN201
+    def get_task(self, task_id: str):
         task = self._storage.get_task(task_id)
         if task is not None and task.status.is_terminal and self._reads > 0:
             self._reads -= 1
@@ -91,7 +91,7 @@ class _LaggingRecords:
         return task
 
 
-def test_event_stream_sends_the_end_even_when_the_record_lags(client, app) -> None:  # noqa: ANN001
+def test_event_stream_sends_the_end_even_when_the_record_lags(client, app) -> None:
     from types import SimpleNamespace
 
     from mediacraft.events import task_events

@@ -1,4 +1,4 @@
-"""``/api/video/*``: the older video API end to end, on top of tasks (seed 002 §3.3.4, §5.1)."""
+"""``/api/video/*``: the older video API end to end, on top of tasks."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return made
 
 
-def ok(response) -> dict:  # noqa: ANN001
+def ok(response) -> dict:
     body = response.get_json()
     assert response.status_code == 200, body
     assert body["success"] is True and body["code"] == 200
@@ -33,11 +33,11 @@ def ok(response) -> dict:  # noqa: ANN001
     return body["data"]
 
 
-def upload_video(client, path: Path, name: str = "clip.mp4") -> dict:  # noqa: ANN001
+def upload_video(client, path: Path, name: str = "clip.mp4") -> dict:
     return ok(multipart(client, "/api/video/upload", [(path, name)]))
 
 
-def poll(client, task_id: str, wanted: str = "completed") -> dict:  # noqa: ANN001
+def poll(client, task_id: str, wanted: str = "completed") -> dict:
     def check() -> dict | None:
         data = ok(client.get(f"/api/video/status/{task_id}"))
         if data["status"] in {"failed", "cancelled"}:
@@ -47,11 +47,11 @@ def poll(client, task_id: str, wanted: str = "completed") -> dict:  # noqa: ANN0
     return wait_for(check, timeout=60, what=f"task {wanted}")
 
 
-def data_dir(app) -> Path:  # noqa: ANN001
+def data_dir(app) -> Path:
     return app.extensions["mediacraft"].config.data_dir
 
 
-def test_upload_info_frame_remove_watermark_status_result(client, app, videos, tmp_path) -> None:  # noqa: ANN001
+def test_upload_info_frame_remove_watermark_status_result(client, app, videos, tmp_path) -> None:
     uploaded = upload_video(client, videos["clip"], "../视频.mp4")
     video_id = uploaded["video_id"]
     assert uploaded["task_id"] == video_id and uploaded["filename"] == "视频.mp4"
@@ -113,7 +113,7 @@ def test_upload_info_frame_remove_watermark_status_result(client, app, videos, t
     assert_error(client.post(url, json={"selected_frame": 5, "regions": [region]}), 409)
 
 
-def test_status_before_the_result_exists(client, videos) -> None:  # noqa: ANN001
+def test_status_before_the_result_exists(client, videos) -> None:
     video_id = upload_video(client, videos["clip"])["video_id"]
     data = ok(client.get(f"/api/video/status/{video_id}"))
     assert data == {
@@ -129,7 +129,7 @@ def test_status_before_the_result_exists(client, videos) -> None:  # noqa: ANN00
     assert_error(response, 404, "no result")
 
 
-def test_merge_with_order(client, app, videos, tmp_path) -> None:  # noqa: ANN001
+def test_merge_with_order(client, app, videos, tmp_path) -> None:
     clips = [(videos["part0"], "a.mp4"), (videos["part1"], "b.mp4")]
     started = ok(multipart(client, "/api/video/merge", clips, {"order": "1,0"}))
     task_id = started["task_id"]
@@ -157,7 +157,7 @@ def test_merge_with_order(client, app, videos, tmp_path) -> None:  # noqa: ANN00
 )
 def test_refused_merge_leaves_no_task_and_no_file(
     client, app, videos, clips, form, message
-) -> None:  # noqa: ANN001
+) -> None:
     files = [(videos[f"part{n}"], f"{n}.mp4") for n in range(clips)]
     form = dict(form)
     if form.pop("text", False):
@@ -167,7 +167,7 @@ def test_refused_merge_leaves_no_task_and_no_file(
     assert files_under(data_dir(app) / "uploads") == []
 
 
-def test_refused_upload_leaves_no_task_and_no_file(client, app) -> None:  # noqa: ANN001
+def test_refused_upload_leaves_no_task_and_no_file(client, app) -> None:
     playlist = b"#EXTM3U\n#EXTINF:2,\nhttp://169.254.169.254/a.ts\n"
     response = multipart(client, "/api/video/upload", [(playlist, "list.mp4")])
     assert_error(response, 400, "list.mp4", "not a video")
@@ -177,7 +177,7 @@ def test_refused_upload_leaves_no_task_and_no_file(client, app) -> None:  # noqa
 
 
 @pytest.mark.parametrize("megabytes", [1.5, 3])
-def test_upload_over_the_limit_is_413_and_leaves_nothing(app_config, request, megabytes) -> None:  # noqa: ANN001
+def test_upload_over_the_limit_is_413_and_leaves_nothing(app_config, request, megabytes) -> None:
     app_config["max_upload_mb"] = 1
     client = request.getfixturevalue("client")
     app = request.getfixturevalue("app")
@@ -187,7 +187,7 @@ def test_upload_over_the_limit_is_413_and_leaves_nothing(app_config, request, me
     assert files_under(data_dir(app) / "uploads") == []
 
 
-def test_remove_watermark_on_a_merge_task_is_409(client, videos) -> None:  # noqa: ANN001
+def test_remove_watermark_on_a_merge_task_is_409(client, videos) -> None:
     clips = [(videos["part0"], "a.mp4"), (videos["part1"], "b.mp4")]
     task_id = ok(multipart(client, "/api/video/merge", clips))["task_id"]
     body = {"selected_frame": 0, "regions": [list(BOX)]}
@@ -195,7 +195,7 @@ def test_remove_watermark_on_a_merge_task_is_409(client, videos) -> None:  # noq
     assert_error(response, 409, "video_merge")
 
 
-def test_another_visitor_gets_404_like_missing(client, other_client, videos) -> None:  # noqa: ANN001
+def test_another_visitor_gets_404_like_missing(client, other_client, videos) -> None:
     video_id = upload_video(client, videos["clip"])["video_id"]
     body = {"selected_frame": 0, "regions": [list(BOX)]}
     for target in (video_id, str(uuid.uuid4()), "not-a-uuid"):
@@ -213,7 +213,7 @@ def test_another_visitor_gets_404_like_missing(client, other_client, videos) -> 
     assert ok(client.get(f"/api/video/status/{video_id}"))["status"] == "uploaded"
 
 
-def test_openapi_documents_the_video_api(client) -> None:  # noqa: ANN001
+def test_openapi_documents_the_video_api(client) -> None:
     documented = client.get("/api/openapi.json").json["paths"]
     for path in (
         "/api/video/upload",

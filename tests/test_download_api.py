@@ -1,6 +1,6 @@
 """The ``download`` task type through the HTTP API, on the loopback origin.
 
-Covers the task API (create → progress → result with Range), seed 000's
+Covers the task API (create → progress → result with Range), the older download API's
 ``/api/download/*`` shapes, failures with actionable messages, cancel, and
 SSRF refusals seen from the API.
 """
@@ -18,7 +18,7 @@ from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
-def hls(tmp_path_factory) -> HlsMedia:  # noqa: ANN001
+def hls(tmp_path_factory) -> HlsMedia:
     return build_hls(tmp_path_factory.mktemp("hls"), seconds=4.0)
 
 
@@ -28,11 +28,11 @@ def origin(hls: HlsMedia) -> Iterator[Origin]:
         yield server
 
 
-def status(client, task_id: str) -> dict:  # noqa: ANN001
+def status(client, task_id: str) -> dict:
     return client.get(f"/api/tasks/{task_id}/status").json["data"]
 
 
-def finished(client, task_id: str, timeout: float = 60) -> dict:  # noqa: ANN001
+def finished(client, task_id: str, timeout: float = 60) -> dict:
     return wait_for(
         lambda: (
             (s := status(client, task_id))["status"] in {"completed", "failed", "cancelled"} and s
@@ -41,7 +41,7 @@ def finished(client, task_id: str, timeout: float = 60) -> dict:  # noqa: ANN001
     )
 
 
-def test_download_task_end_to_end(client, app, origin, hls) -> None:  # noqa: ANN001
+def test_download_task_end_to_end(client, app, origin, hls) -> None:
     body = {"task_type": "download", "url": origin.url("master.m3u8"), "name": "Holiday 🎥"}
     created = client.post("/api/tasks/create", json=body)
     assert created.status_code == 201
@@ -67,7 +67,7 @@ def test_download_task_end_to_end(client, app, origin, hls) -> None:  # noqa: AN
     assert probe(mp4).width == 320
 
 
-def test_progress_detail_is_stored_while_running(client, origin) -> None:  # noqa: ANN001
+def test_progress_detail_is_stored_while_running(client, origin) -> None:
     origin.latency = 0.15
     task_id = client.post(
         "/api/tasks/create",
@@ -87,7 +87,7 @@ def test_progress_detail_is_stored_while_running(client, origin) -> None:  # noq
     assert finished(client, task_id)["status"] == "completed"
 
 
-def test_seed_000_download_api_shapes(client, origin) -> None:  # noqa: ANN001
+def test_seed_000_download_api_shapes(client, origin) -> None:
     created = client.post(
         "/api/download/create",
         json={"url": origin.url("master.m3u8"), "name": "video_name", "quality": "worst"},
@@ -123,7 +123,7 @@ def test_seed_000_download_api_shapes(client, origin) -> None:  # noqa: ANN001
     assert bad.status_code == 400 and "http" in bad.json["message"]
 
 
-def test_segment_that_always_fails_names_segment_and_status(client, origin) -> None:  # noqa: ANN001
+def test_segment_that_always_fails_names_segment_and_status(client, origin) -> None:
     origin.add_fault("hi/seg_002.ts", "status", status=401)
     task_id = client.post(
         "/api/tasks/create",
@@ -133,10 +133,11 @@ def test_segment_that_always_fails_names_segment_and_status(client, origin) -> N
     assert failed["status"] == "failed"
     message = failed["error_message"]
     assert message == "Segment 3 returned HTTP 401 after 1 attempt"  # seg_002 is the 3rd
+    assert failed["error_reason"] == "http_error"  # the pages' hint follows this, not the text
     assert client.get(f"/api/tasks/{task_id}/download").status_code == 404
 
 
-def test_cancel_running_download_stops_and_cleans(client, app, origin) -> None:  # noqa: ANN001
+def test_cancel_running_download_stops_and_cleans(client, app, origin) -> None:
     origin.latency = 0.4
     task_id = client.post(
         "/api/tasks/create",
@@ -176,7 +177,7 @@ def guarded(app_config: dict) -> dict:
         "http://0x7f.1/v.mp4",
     ],
 )
-def test_private_address_literals_are_refused_at_creation(guarded, client, url) -> None:  # noqa: ANN001
+def test_private_address_literals_are_refused_at_creation(guarded, client, url) -> None:
     response = client.post("/api/tasks/create", json={"task_type": "download", "url": url})
     assert response.status_code == 400
     assert "addresses are not allowed" in response.json["message"]
@@ -191,7 +192,7 @@ def allow_localhost_name(app_config: dict) -> dict:
 
 def test_redirect_to_loopback_is_refused_when_connecting(
     allow_localhost_name, client, origin
-) -> None:  # noqa: ANN001
+) -> None:
     origin.redirect("/go", origin.url("master.m3u8"))  # to 127.0.0.1, not allowed
     url = origin.url("/go").replace("127.0.0.1", "localhost")
     task_id = client.post("/api/tasks/create", json={"task_type": "download", "url": url}).json[
@@ -200,10 +201,11 @@ def test_redirect_to_loopback_is_refused_when_connecting(
     failed = finished(client, task_id)
     assert failed["status"] == "failed"
     assert "127.0.0.1" in failed["error_message"] and "not allowed" in failed["error_message"]
+    assert failed["error_reason"] == "blocked_address"
     assert origin.paths() == ["/go"]  # the redirect target was never requested
 
 
-def test_split_discontinuities_serves_every_part(client, origin) -> None:  # noqa: ANN001
+def test_split_discontinuities_serves_every_part(client, origin) -> None:
     body = {"task_type": "download", "url": origin.url("disc/index.m3u8"), "name": "Two parts",
             "options": {"split_discontinuities": True}}  # fmt: skip
     task_id = client.post("/api/tasks/create", json=body).json["data"]["task_id"]

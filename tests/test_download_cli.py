@@ -11,9 +11,9 @@ import pytest
 from mediacraft.cli import main
 from mediacraft.config import Config
 from mediacraft.exceptions import BlockedAddress, Cancelled, DownloadError, ValidationError
+from mediacraft.model import Task
 from mediacraft.processors import JobContext, get_processor, load_processors
 from mediacraft.progress import CancelToken, Progress
-from mediacraft.tasks import Task
 from tests.support.origin import HlsMedia, Origin, shared_media
 
 

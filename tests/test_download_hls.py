@@ -294,10 +294,10 @@ def test_slow_first_byte_is_waited_for_but_a_stall_is_not(origin, source_frames,
 def test_too_little_room_for_the_index_falls_back_to_a_faststart_pass(
     origin, source_frames, tmp_path, monkeypatch
 ):
-    from mediacraft.download import remux
+    from mediacraft.media import output
 
-    monkeypatch.setattr(remux, "MOOV_BYTES_PER_SECOND", 1)
-    monkeypatch.setattr(remux, "MOOV_BASE", 64)
+    monkeypatch.setattr(output, "MOOV_BYTES_PER_SECOND", 1)
+    monkeypatch.setattr(output, "MOOV_BASE", 64)
     logged: list[str] = []
     result = get(origin, "hi/index.m3u8", tmp_path, log=logged.append)
     assert frame_hashes(result.path) == source_frames

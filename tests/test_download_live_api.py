@@ -24,18 +24,18 @@ def origin(source: Path):
         yield server
 
 
-def status(client, task_id: str) -> dict:  # noqa: ANN001
+def status(client, task_id: str) -> dict:
     return client.get(f"/api/tasks/{task_id}/status").json["data"]
 
 
-def create(client, url: str, **options: object) -> str:  # noqa: ANN001
+def create(client, url: str, **options: object) -> str:
     body = {"task_type": "download", "url": url, "options": {"retry_delay": 0.01, **options}}
     response = client.post("/api/tasks/create", json=body)
     assert response.status_code == 201, response.json
     return response.json["data"]["task_id"]
 
 
-def ended(client, task_id: str) -> dict:  # noqa: ANN001
+def ended(client, task_id: str) -> dict:
     return wait_for(
         lambda: (s := status(client, task_id))["status"] in {"completed", "failed", "cancelled"}
         and s,

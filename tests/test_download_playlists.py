@@ -45,7 +45,7 @@ def fast(**changes: object) -> DownloadOptions:
     return DownloadOptions.from_profile("stable", retry_delay=0.01, stall_timeout=2.0, **changes)
 
 
-def get(origin: Origin, path: str, tmp_path: Path, **kw):  # noqa: ANN003
+def get(origin: Origin, path: str, tmp_path: Path, **kw):
     return download(
         origin.url(path), tmp_path / "out" / "video.mp4", fast(), work_dir=tmp_path / "work",
         allowed_networks=ALLOW, **kw,

@@ -229,7 +229,7 @@ def test_video_and_audio_resume_together_after_an_interrupt(origin, tmp_path):
     origin.clear_log()
     token = CancelToken()
 
-    def hook(progress) -> None:  # noqa: ANN001
+    def hook(progress) -> None:
         if (progress.segments_done or 0) >= 6:
             token.interrupt()
 
@@ -256,7 +256,7 @@ def test_subtitles_the_mp4_cannot_take_are_written_beside_it(origin, tmp_path, m
 
     real = mux_module.run_ffmpeg
 
-    def refuse_subtitles(args, cancel=None, timeout=3600.0):  # noqa: ANN001, ANN202
+    def refuse_subtitles(args, cancel=None, timeout=3600.0):
         if "webvtt" in args:
             raise DownloadError("Remuxing to MP4 failed: Subtitle codec is not supported")
         return real(args, cancel, timeout)

@@ -148,7 +148,7 @@ def test_cancel_stops_within_a_second_and_removes_temp_files(origin, tmp_path):
                 origin.url("long/index.m3u8"), tmp_path / "out" / "o.mp4", options,
                 work_dir=tmp_path / "w", allowed_networks=ALLOW, cancel=token,
             )  # fmt: skip
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:  # handed to the test thread
             errors.append(exc)
 
     worker = threading.Thread(target=run)

@@ -6,15 +6,15 @@ import os
 import stat
 
 from mediacraft import create_app
-from mediacraft.identity import COOKIE_NAME
+from mediacraft.web.identity import COOKIE_NAME
 
 
-def cookie_of(client) -> str | None:  # noqa: ANN001
+def cookie_of(client) -> str | None:
     cookie = client.get_cookie(COOKIE_NAME)
     return cookie.value if cookie else None
 
 
-def test_first_request_sets_signed_cookie_and_first_task_creates_user(client, app) -> None:  # noqa: ANN001
+def test_first_request_sets_signed_cookie_and_first_task_creates_user(client, app) -> None:
     response = client.get("/api/user/info")
     header = response.headers["Set-Cookie"]
     assert "HttpOnly" in header and "SameSite=Lax" in header and "Secure" not in header
@@ -30,7 +30,7 @@ def test_first_request_sets_signed_cookie_and_first_task_creates_user(client, ap
     assert storage.get_user(user_id) is not None  # the first task makes the record
 
 
-def test_tampered_or_unsigned_cookie_gets_fresh_identity(client, other_client) -> None:  # noqa: ANN001
+def test_tampered_or_unsigned_cookie_gets_fresh_identity(client, other_client) -> None:
     victim = other_client.get("/api/user/info").json["data"]["user_id"]
     victim_cookie = cookie_of(other_client)
     for forged in (victim, victim + ".forged", victim_cookie[:-2] + "xx", "garbage", ""):
@@ -42,7 +42,7 @@ def test_tampered_or_unsigned_cookie_gets_fresh_identity(client, other_client) -
     assert client.get("/api/user/info").json["data"]["user_id"] == victim
 
 
-def test_last_accessed_is_not_written_every_request(client, app, monkeypatch) -> None:  # noqa: ANN001
+def test_last_accessed_is_not_written_every_request(client, app, monkeypatch) -> None:
     storage = app.extensions["mediacraft"].storage
     user_id = client.get("/api/user/info").json["data"]["user_id"]
     writes = []
@@ -59,13 +59,13 @@ def test_last_accessed_is_not_written_every_request(client, app, monkeypatch) ->
     assert writes == [user_id]
 
 
-def test_cookie_secure_when_configured(app_config) -> None:  # noqa: ANN001
+def test_cookie_secure_when_configured(app_config) -> None:
     app_config.update(cookie_secure=True, run_queue=False)
     client = create_app(app_config).test_client()
     assert "Secure" in client.get("/api/user/info").headers["Set-Cookie"]
 
 
-def test_generated_secret_persists_across_restarts(app_config) -> None:  # noqa: ANN001
+def test_generated_secret_persists_across_restarts(app_config) -> None:
     app_config.update(secret_key="", run_queue=False)
     first = create_app(app_config)
     client = first.test_client()
@@ -79,7 +79,7 @@ def test_generated_secret_persists_across_restarts(app_config) -> None:  # noqa:
     assert again.get("/api/user/info").json["data"]["user_id"] == user_id
 
 
-def test_expired_user_record_is_recreated_for_same_cookie(client, app) -> None:  # noqa: ANN001
+def test_expired_user_record_is_recreated_for_same_cookie(client, app) -> None:
     storage = app.extensions["mediacraft"].storage
     body = {"task_type": "test_sleep", "options": {"seconds": 0}}
     user_id = client.post("/api/tasks/create", json=body).json["data"]["task"]["user_id"]

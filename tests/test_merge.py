@@ -49,6 +49,12 @@ def test_compatible_clips_are_joined_by_stream_copy(clips: dict[str, Path], tmp_
         expected = [h for src in srcs for h in packet_hashes(src, kind)]
         assert packet_hashes(out, kind) == expected
     assert merged.info.duration == pytest.approx(7.5, abs=0.2)
+    # the info comes from the clips' headers, not a read of the result: it must agree with one
+    actual = probe(out)
+    assert merged.info.duration == pytest.approx(actual.duration, abs=0.1)
+    assert merged.info.size == actual.size == out.stat().st_size
+    for field in ("width", "height", "fps_fraction", "video_codec", "audio_codec", "format_name"):
+        assert getattr(merged.info, field) == getattr(actual, field), field
     assert decode_all(out)["video"] == 50 + 75 + 62
     assert list(tmp_path.iterdir()) == [out]  # links and list removed, no temp file
 

@@ -34,7 +34,7 @@ def _value(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def test_metrics_are_off_by_default(client) -> None:  # noqa: ANN001
+def test_metrics_are_off_by_default(client) -> None:
     assert client.get("/metrics").status_code == 404
 
 
@@ -46,7 +46,7 @@ def test_metrics_need_a_token_to_be_turned_on() -> None:
 
 
 @pytest.fixture
-def metrics_app(app_config: dict):  # noqa: ANN201
+def metrics_app(app_config: dict):
     app_config.update(metrics=True, metrics_token=TOKEN)
     application = create_app(app_config)
     yield application
@@ -55,7 +55,7 @@ def metrics_app(app_config: dict):  # noqa: ANN201
     ext.storage.close()
 
 
-def test_metrics_token_and_installation_state(metrics_app) -> None:  # noqa: ANN001
+def test_metrics_token_and_installation_state(metrics_app) -> None:
     client = metrics_app.test_client()
     body = {"task_type": "test_sleep", "options": {"seconds": 0.1}}
     task_id = client.post("/api/tasks/create", json=body).get_json()["data"]["task_id"]
@@ -129,9 +129,9 @@ def test_counters_are_summed_over_gunicorn_workers(tmp_path: Path) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def test_json_log_lines_carry_request_and_task_ids(capsys) -> None:  # noqa: ANN001
+def test_json_log_lines_carry_request_and_task_ids(capsys) -> None:
     from mediacraft.logs import JsonFormatter, TaskIdFilter, task_logging
-    from mediacraft.security import RequestIdFilter
+    from mediacraft.web.security import RequestIdFilter
 
     record = logging.LogRecord("mediacraft.queue", logging.INFO, __file__, 1,
                                "Task %s started", ("abc",), None)  # fmt: skip

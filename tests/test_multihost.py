@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from mediacraft.download import DownloadOptions, download
+from mediacraft.model import TaskStatus
 from mediacraft.paths import TaskPaths
 from mediacraft.storage.postgres import PostgresStorage
-from mediacraft.tasks import TaskStatus
 from tests.support.hosts import WebServer, WorkerProcess
 from tests.support.origin import Origin, shared_media
 from tests.support.waiting import wait_for

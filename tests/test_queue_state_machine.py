@@ -18,9 +18,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from mediacraft.config import Config
 from mediacraft.exceptions import InvalidTransition, QueueFull
+from mediacraft.model import Task, TaskStatus, User, new_id
 from mediacraft.queue import TaskQueue
 from mediacraft.storage import FileStorage, queue_limits
-from mediacraft.tasks import Task, TaskStatus, User, new_id
 
 DEAD_PID = 2**22 + 12345  # above Linux's default pid_max: never a live process
 USERS = 3

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from mediacraft.exceptions import InvalidTransition, NotFound, QueueFull, StorageError, TooManyTasks
+from mediacraft.model import Task, TaskStatus, User, new_id
 from mediacraft.storage import FileStorage, QueueLimits, StorageInterface, TaskLimits, TaskQuery
-from mediacraft.tasks import Task, TaskStatus, User, new_id
 
 
 def _file_storage(root: Path) -> StorageInterface:
@@ -42,26 +42,20 @@ def _postgres_storage(root: Path) -> StorageInterface:
     return PostgresStorage(database_for(root), pool_max=4)
 
 
-IMPLEMENTATIONS = {"file": _file_storage, "postgres": _postgres_storage}
-try:
-    import mediacraft.storage.sqlite  # noqa: F401
-
-    IMPLEMENTATIONS["sqlite"] = _sqlite_storage
-except ModuleNotFoundError:
-    pass
+IMPLEMENTATIONS = {"file": _file_storage, "sqlite": _sqlite_storage, "postgres": _postgres_storage}
 
 LIMITS = QueueLimits(max_per_user=1, max_total=5, max_queued_per_user=20, max_queued_total=500)
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
-def kind(request) -> str:  # noqa: ANN001
+def kind(request) -> str:
     if request.param == "postgres":
         request.getfixturevalue("postgres_server")  # a throwaway cluster for the session
     return request.param
 
 
 @pytest.fixture
-def storage(kind: str, tmp_path: Path):  # noqa: ANN201
+def storage(kind: str, tmp_path: Path):
     store = IMPLEMENTATIONS[kind](tmp_path)
     yield store
     store.close()
@@ -73,7 +67,7 @@ def make_user(storage: StorageInterface) -> str:
     return user_id
 
 
-def make_task(storage: StorageInterface, user_id: str, **values) -> Task:  # noqa: ANN003
+def make_task(storage: StorageInterface, user_id: str, **values) -> Task:
     task = Task.new(user_id, "test_sleep", **values)
     return storage.create_task(task)
 
@@ -206,6 +200,7 @@ def test_cancel_removes_from_queue(storage: StorageInterface) -> None:
 
 
 def test_damaged_record_is_moved_aside_and_listing_goes_on(tmp_path: Path) -> None:
+    """JSON-file storage only: the damage is done to its files."""
     storage = FileStorage(tmp_path)
     user_id = make_user(storage)
     good = make_task(storage, user_id, name="good")
@@ -281,6 +276,7 @@ WRITER = textwrap.dedent(
 
 
 def test_kill_mid_write_leaves_old_or_new_record(tmp_path: Path) -> None:
+    """JSON-file storage only: the damage is done to its files."""
     storage = FileStorage(tmp_path)
     task = make_task(storage, make_user(storage))
     for _ in range(5):
@@ -311,6 +307,7 @@ def test_task_of_unknown_user_is_refused_without_leftovers(storage: StorageInter
 
 
 def test_record_that_is_json_but_no_task_does_not_stop_the_queue(tmp_path: Path) -> None:
+    """JSON-file storage only: the damage is done to its files."""
     storage = FileStorage(tmp_path)
     user_id = make_user(storage)
     broken, fine = make_task(storage, user_id), make_task(storage, make_user(storage))

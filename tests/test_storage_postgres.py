@@ -14,9 +14,9 @@ import psycopg
 import pytest
 
 from mediacraft.exceptions import StorageError
+from mediacraft.model import Task, TaskStatus, User, new_id
 from mediacraft.storage import QueueLimits, pgmigrate
 from mediacraft.storage.postgres import DatabaseUnavailable, PostgresStorage
-from mediacraft.tasks import Task, TaskStatus, User, new_id
 from tests.support.postgres import database_for
 from tests.support.server import ROOT, free_port
 from tests.support.waiting import wait_for

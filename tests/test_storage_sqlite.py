@@ -13,20 +13,20 @@ from pathlib import Path
 import pytest
 
 from mediacraft import create_app
+from mediacraft.model import Task, TaskStatus, User, new_id
 from mediacraft.storage.sqlite import SQLiteStorage
-from mediacraft.tasks import Task, TaskStatus, User, new_id
 
 from .conftest import TEST_PLUGINS
 
 
 @pytest.fixture
-def storage(tmp_path: Path):  # noqa: ANN201
+def storage(tmp_path: Path):
     store = SQLiteStorage(tmp_path / "mediacraft.sqlite3")
     yield store
     store.close()
 
 
-def _make_task(storage: SQLiteStorage, **values) -> Task:  # noqa: ANN003
+def _make_task(storage: SQLiteStorage, **values) -> Task:
     user_id = new_id()
     storage.create_user(User(user_id=user_id))
     return storage.create_task(Task.new(user_id, "test_sleep", **values))

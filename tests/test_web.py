@@ -22,7 +22,7 @@ class Audit(HTMLParser):
         self.in_label = 0
         self.scripts: list[dict] = []
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:  # noqa: ANN001
+    def handle_starttag(self, tag: str, attrs: list) -> None:
         a = dict(attrs)
         for name in a:
             if name == "style" or name.startswith("on"):
@@ -57,7 +57,7 @@ def audit(html: str) -> Audit:
 
 @pytest.mark.parametrize("path", PAGES)
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_page_renders_within_the_csp(client, path: str, lang: str) -> None:  # noqa: ANN001
+def test_page_renders_within_the_csp(client, path: str, lang: str) -> None:
     response = client.get(path, headers={"Accept-Language": lang})
     assert response.status_code == 200
     assert response.mimetype == "text/html"
@@ -77,7 +77,7 @@ def test_page_renders_within_the_csp(client, path: str, lang: str) -> None:  # n
     assert not re.search(r'(?:src|href)="(?:https?:)?//', html)  # nothing from a CDN
 
 
-def test_static_files_are_served(client) -> None:  # noqa: ANN001
+def test_static_files_are_served(client) -> None:
     html = client.get("/").get_data(as_text=True)
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
     assert {a.rsplit("/", 1)[-1] for a in assets} >= {"app.css", "common.js", "create.js"}
@@ -87,7 +87,7 @@ def test_static_files_are_served(client) -> None:  # noqa: ANN001
         response.close()
 
 
-def test_navigation(client) -> None:  # noqa: ANN001
+def test_navigation(client) -> None:
     html = client.get("/tasks").get_data(as_text=True)
     nav = html.split("<nav", 1)[1].split("</nav>", 1)[0]
     assert ">Create<" in nav and "<summary>My</summary>" in nav
@@ -95,7 +95,7 @@ def test_navigation(client) -> None:  # noqa: ANN001
     assert 'href="/tasks?lang=zh"' in nav and ">中文<" in nav
 
 
-def test_create_page_has_the_three_flows(client) -> None:  # noqa: ANN001
+def test_create_page_has_the_three_flows(client) -> None:
     html = client.get("/").get_data(as_text=True)
     for element in ('id="download-form"', 'id="dl-quality"', 'id="dl-profile"',
                     'id="wm-file"', 'id="wm-progress"', 'id="wm-frame-range"',
@@ -104,7 +104,23 @@ def test_create_page_has_the_three_flows(client) -> None:  # noqa: ANN001
     assert 'value="low_bandwidth"' in html and 'value="720p"' in html
 
 
-def test_task_page_for_its_owner(client) -> None:  # noqa: ANN001
+def test_create_page_gets_the_servers_limits_in_its_data_block(app_config) -> None:
+    from mediacraft import create_app
+    from mediacraft.processors.merge import MIN_CLIPS
+    from mediacraft.processors.watermark import MAX_REGIONS, MIN_REGION_SIZE
+
+    app_config.update(max_clips=7, run_queue=False)
+    html = create_app(app_config).test_client().get("/").get_data(as_text=True)
+    block = html.split('<script type="application/json" id="i18n">', 1)[1].split("</script>")[0]
+    assert json.loads(block)["limits"] == {
+        "max_regions": MAX_REGIONS,
+        "min_region_size": MIN_REGION_SIZE,
+        "min_clips": MIN_CLIPS,
+        "max_clips": 7,  # the configured value, not a constant in the script
+    }
+
+
+def test_task_page_for_its_owner(client) -> None:
     created = client.post(
         "/api/tasks/create", json={"task_type": "watermark_removal", "name": "<b>clip</b>"}
     ).get_json()
@@ -121,7 +137,7 @@ def test_task_page_for_its_owner(client) -> None:  # noqa: ANN001
     assert f'href="/api/tasks/{task_id}/download"' in html and "<video" in html
 
 
-def test_another_visitors_task_is_not_found(client, other_client) -> None:  # noqa: ANN001
+def test_another_visitors_task_is_not_found(client, other_client) -> None:
     created = client.post("/api/tasks/create", json={"task_type": "video_merge"}).get_json()
     task_id = created["data"]["task_id"]
     response = other_client.get(f"/tasks/{task_id}?lang=zh")
@@ -132,7 +148,7 @@ def test_another_visitors_task_is_not_found(client, other_client) -> None:  # no
     assert other_client.get("/tasks/not-a-uuid").status_code == 404
 
 
-def test_unknown_page_is_a_translated_404_and_api_stays_json(client) -> None:  # noqa: ANN001
+def test_unknown_page_is_a_translated_404_and_api_stays_json(client) -> None:
     response = client.get("/nowhere", headers={"Accept-Language": "zh"})
     assert response.status_code == 404 and "未找到" in response.get_data(as_text=True)
     api = client.get("/api/nowhere")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import requests
 
+from mediacraft.model import TaskStatus
 from mediacraft.storage import FileStorage
-from mediacraft.tasks import TaskStatus
 from tests.support.hosts import WebServer, WorkerProcess
 from tests.support.server import ROOT
 from tests.support.waiting import wait_for

@@ -30,29 +30,21 @@ def is_api_request() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from . import compat_download, openapi, tasks, user
+    from . import batches, compat_download, compat_video, events, media, openapi, tasks, user
 
-    for module in (user, tasks, openapi, compat_download):
-        app.register_blueprint(module.bp)
-    for optional in ("compat_video", "batches", "events", "media"):
-        try:
-            module = __import__(f"mediacraft.api.{optional}", fromlist=["bp"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mediacraft.api.{optional}":
-                raise
-            continue
+    for module in (user, tasks, openapi, compat_download, compat_video, batches, events, media):
         app.register_blueprint(module.bp)
 
     @app.errorhandler(MediaCraftError)
-    def handle_mediacraft_error(exc: MediaCraftError):  # noqa: ANN202
+    def handle_mediacraft_error(exc: MediaCraftError):
         if exc.status >= 500:
             log.error("%s (request %s)", exc.message, getattr(g, "request_id", "-"))
         if is_api_request():
-            return error(exc.status, exc.message)
+            return error(exc.status, exc.message, {"reason": exc.reason})
         return exc.message, exc.status
 
     @app.errorhandler(HTTPException)
-    def handle_http_error(exc: HTTPException):  # noqa: ANN202
+    def handle_http_error(exc: HTTPException):
         if not is_api_request():
             return exc
         code = exc.code or 500
@@ -66,7 +58,7 @@ def init_app(app: Flask) -> None:
         return response
 
     @app.errorhandler(Exception)
-    def handle_unexpected(exc: Exception):  # noqa: ANN202
+    def handle_unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return handle_http_error(exc)
         failure = storage_failure(exc)  # a full or read-only disk, said as such

@@ -1,8 +1,8 @@
-"""Seed 000's download API (``/api/download/*``) on top of tasks.
+"""The older download API (``/api/download/*``), on top of tasks.
 
 Request: ``{"url", "name"?, "quality"?, "output_dir"? (ignored: never a path)}``.
-Shapes answered as seed 000 documents them, not in the envelope: these are
-the older clients' contract.
+Its answers keep the shapes the first clients were written against, not the
+envelope: that is their contract.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..exceptions import ValidationError
+from ..model import Task, TaskStatus
 from ..storage import TaskQuery
-from ..tasks import Task, TaskStatus
 
 bp = Blueprint("compat_download", __name__, url_prefix="/api/download")
 
@@ -26,7 +26,7 @@ SEED_STATUS = {
 }
 
 
-def _service():  # noqa: ANN202
+def _service():
     return current_app.extensions["mediacraft"].service
 
 
@@ -71,7 +71,7 @@ def seed_status(task: Task) -> dict:
 
 
 @bp.post("/create")
-def create():  # noqa: ANN201
+def create():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationError("The request body must be a JSON object with a url")
@@ -87,23 +87,23 @@ def create():  # noqa: ANN201
 
 
 @bp.get("/status/<task_id>")
-def status(task_id: str):  # noqa: ANN201
+def status(task_id: str):
     return jsonify(seed_status(_service().get_owned(g.user_id, task_id)))
 
 
 @bp.get("/list")
-def list_tasks():  # noqa: ANN201
+def list_tasks():
     page = _service().list_tasks(g.user_id, TaskQuery(task_type="download", limit=1000))
     return jsonify({"tasks": [seed_status(t) for t in page.tasks], "total": page.total})
 
 
 @bp.post("/cancel/<task_id>")
-def cancel(task_id: str):  # noqa: ANN201
+def cancel(task_id: str):
     task = _service().cancel(g.user_id, task_id)
     return jsonify({"task_id": task.task_id, "status": SEED_STATUS[task.status]})
 
 
 @bp.post("/retry/<task_id>")
-def retry(task_id: str):  # noqa: ANN201
+def retry(task_id: str):
     task = _service().retry(g.user_id, task_id)
     return jsonify({"task_id": task.task_id, "status": SEED_STATUS[task.status]})

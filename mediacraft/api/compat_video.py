@@ -1,8 +1,8 @@
 """``/api/video/*``: the older synchronous-looking video API, as thin adapters over tasks.
 
-Seed 002 §3.3.4 and §5.1: the endpoints keep their shape for older clients,
-but every one of them works on a task. A "video" is a ``watermark_removal``
-task (``video_id`` is its ``task_id``); quick operations (metadata, a frame)
+The endpoints keep the shape older clients were written against, but every
+one of them works on a task. A "video" is a ``watermark_removal`` task
+(``video_id`` is its ``task_id``); quick operations (metadata, a frame)
 answer synchronously, long ones (watermark removal, merge) queue the task and
 the client polls ``/api/video/status/{task_id}``.
 
@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 
 from ..exceptions import InvalidTransition, ValidationError
-from ..tasks import Task, TaskStatus
+from ..model import Task, TaskStatus
 from ..uploads import accept_uploads, receiving
 from . import media as media_api
 from . import tasks as tasks_api
@@ -28,7 +28,7 @@ bp = Blueprint("compat_video", __name__, url_prefix="/api/video")
 METADATA_FIELDS = ("duration", "fps", "width", "height", "frame_count")
 
 
-def _ext():  # noqa: ANN202
+def _ext():
     return current_app.extensions["mediacraft"]
 
 
@@ -89,7 +89,7 @@ def video_status(task: Task) -> dict[str, Any]:
 
 
 @bp.post("/upload")
-def upload():  # noqa: ANN201
+def upload():
     with receiving(_ext().config, g.user_id, request):
         files = _files()
         if not files:
@@ -110,7 +110,7 @@ def upload():  # noqa: ANN201
 
 
 @bp.get("/<video_id>/info")
-def info(video_id: str):  # noqa: ANN201
+def info(video_id: str):
     task = _video(video_id)
     return envelope(
         {
@@ -158,7 +158,7 @@ def _region(value: Any) -> Any:
 
 
 @bp.post("/<video_id>/remove-watermark")
-def remove_watermark(video_id: str):  # noqa: ANN201
+def remove_watermark(video_id: str):
     ext = _ext()
     body = json_body()
     task = ext.service.get_owned(g.user_id, video_id)
@@ -185,11 +185,14 @@ def _order(raw: str | None, count: int) -> list[int] | None:
 
 
 @bp.post("/merge")
-def merge():  # noqa: ANN201
+def merge():
     with receiving(_ext().config, g.user_id, request):
         files = _files()
         if len(files) < 2:
-            raise ValidationError("A merge needs at least 2 clips in the multipart field 'file'")
+            raise ValidationError(
+                "A merge needs at least 2 clips in the multipart field 'file'",
+                reason="too_few_clips",
+            )
         limit = _ext().config.max_clips
         if len(files) > limit:
             raise ValidationError(f"A merge takes at most {limit} clips; {len(files)} sent")
@@ -200,7 +203,7 @@ def merge():  # noqa: ANN201
 
 
 @bp.get("/status/<task_id>")
-def status(task_id: str):  # noqa: ANN201
+def status(task_id: str):
     return envelope(video_status(_ext().service.get_owned(g.user_id, task_id)))
 
 

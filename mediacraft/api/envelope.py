@@ -1,7 +1,8 @@
-"""The response envelope of every ``/api`` answer (seed 002 §3.3.1).
+"""The response envelope of every ``/api`` answer.
 
 ``{success, code, message, data, meta: {timestamp, version, request_id}}`` —
-errors included, so one helper builds every response.
+errors included, so one helper builds every response. An error's ``data``
+holds at least ``reason``, the failure's stable word (``exceptions.REASONS``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from flask import g, jsonify, request
 from flask.wrappers import Response
 
-from ..tasks import utcnow
+from ..model import utcnow
 
 API_VERSION = "v1"
 
@@ -35,8 +36,12 @@ def envelope(
     return response
 
 
-def error(code: int, message: str, data: Any = None) -> Response:
-    return envelope(data, code=code, message=message, success=False)
+def error(code: int, message: str, data: dict[str, Any] | None = None) -> Response:
+    """An error envelope; ``data.reason`` defaults to the one for ``code``."""
+    from ..exceptions import HTTP_REASONS
+
+    body = {"reason": HTTP_REASONS.get(code, "error"), **(data or {})}
+    return envelope(body, code=code, message=message, success=False)
 
 
 def json_body() -> dict[str, Any]:
@@ -44,7 +49,7 @@ def json_body() -> dict[str, Any]:
     from ..exceptions import MediaCraftError, ValidationError
 
     if not request.is_json:
-        err = MediaCraftError("Send the body as application/json")
+        err = MediaCraftError("Send the body as application/json", reason="unsupported_media_type")
         err.status = 415
         raise err
     data = request.get_json(silent=True)

@@ -15,14 +15,14 @@ from flask import Blueprint, Response, current_app, g, request
 
 from ..events import peer_closed, task_events
 from ..exceptions import ValidationError
-from ..tasks import is_uuid
+from ..model import is_uuid
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
 
 MAX_WATCHED = 100
 
 
-def _stream(body, release) -> Response:  # noqa: ANN001
+def _stream(body, release) -> Response:
     response = Response(body, mimetype="text/event-stream")
     response.call_on_close(release)  # also when the client left before the first byte
     response.headers["Cache-Control"] = "no-cache, private"
@@ -31,7 +31,7 @@ def _stream(body, release) -> Response:  # noqa: ANN001
     return response
 
 
-def _client_gone():  # noqa: ANN202
+def _client_gone():
     """A check for a vanished client, where the server hands over its socket (gunicorn)."""
     sock = request.environ.get("gunicorn.socket")
     return (lambda: peer_closed(sock)) if sock is not None else None

@@ -12,7 +12,7 @@ bp = Blueprint("media_api", __name__, url_prefix="/api/tasks")
 
 
 @bp.post("/<task_id>/upload")
-def upload(task_id: str):  # noqa: ANN201
+def upload(task_id: str):
     ext = current_app.extensions["mediacraft"]
     task = ext.service.get_owned(g.user_id, task_id)  # 404 before the body is read
     with receiving(ext.config, g.user_id, request):

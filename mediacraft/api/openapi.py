@@ -12,6 +12,9 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 
 from .. import __version__
+from ..exceptions import REASONS
+from ..model import TaskStatus
+from ..processors import task_types
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -190,7 +193,7 @@ CREATE_BODY = {
     "type": "object",
     "required": ["task_type"],
     "properties": {
-        "task_type": {"type": "string", "enum": ["download", "watermark_removal", "video_merge"]},
+        "task_type": {"type": "string"},  # enum: the registered processors, at request time
         "name": {"type": "string", "maxLength": 200},
         "url": {"type": "string", "description": "http(s) URL (download)"},
         "priority": {"type": "integer", "minimum": -100, "maximum": 100},
@@ -198,7 +201,8 @@ CREATE_BODY = {
     },
 }
 LIST_PARAMS = [
-    query("status", {"type": "string"}, "comma-separated statuses"),
+    query("status", {"type": "string"}, "comma-separated statuses: "
+          + ", ".join(s.value for s in TaskStatus)),  # fmt: skip
     query("type", {"type": "string"}, "task type"),
     query("search", {"type": "string"}, "substring of name or URL"),
     query("batch_id", {"type": "string"}),
@@ -290,6 +294,12 @@ BATCH_SUMMARY = {
 }
 
 
+def _create_body() -> dict[str, Any]:
+    """The create body, its ``task_type`` listing the processors this app registered."""
+    task_type = {"type": "string", "enum": task_types()}
+    return {**CREATE_BODY, "properties": {**CREATE_BODY["properties"], "task_type": task_type}}
+
+
 def paths() -> dict[str, Any]:
     """The documented paths (Flask rule syntax converted to OpenAPI's)."""
     return {
@@ -312,7 +322,7 @@ def paths() -> dict[str, Any]:
             "post": op(
                 "Create a task (a download is queued at once)",
                 "tasks",
-                body=CREATE_BODY,
+                body=_create_body(),
                 ok="201",
                 data={
                     "type": "object",
@@ -447,7 +457,7 @@ def paths() -> dict[str, Any]:
         },
         "/api/download/create": {
             "post": op(
-                "Seed 000: create a download",
+                "Older download API: create a download",
                 "compat-download",
                 ok="201",
                 body={
@@ -464,7 +474,7 @@ def paths() -> dict[str, Any]:
         },
         "/api/download/status/{task_id}": {
             "get": op(
-                "Seed 000: a download's status",
+                "Older download API: a download's status",
                 "compat-download",
                 params=[TASK_ID],
                 raw=_json(SEED_TASK),
@@ -472,7 +482,7 @@ def paths() -> dict[str, Any]:
         },
         "/api/download/list": {
             "get": op(
-                "Seed 000: the visitor's downloads",
+                "Older download API: the visitor's downloads",
                 "compat-download",
                 raw=_json(
                     {
@@ -487,7 +497,7 @@ def paths() -> dict[str, Any]:
         },
         "/api/download/cancel/{task_id}": {
             "post": op(
-                "Seed 000: cancel a download",
+                "Older download API: cancel a download",
                 "compat-download",
                 params=[TASK_ID],
                 raw=_json(SEED_TASK),
@@ -495,7 +505,7 @@ def paths() -> dict[str, Any]:
         },
         "/api/download/retry/{task_id}": {
             "post": op(
-                "Seed 000: retry a download",
+                "Older download API: retry a download",
                 "compat-download",
                 params=[TASK_ID],
                 raw=_json(SEED_TASK),
@@ -712,7 +722,7 @@ def document() -> dict[str, Any]:
             "title": "MediaCraft API",
             "version": __version__,
             "description": "Every answer (errors included) is the envelope "
-            "{success, code, message, data, meta}, except the seed-000 "
+            "{success, code, message, data, meta}, except the older "
             "/api/download shapes, files, frames and event streams.",
         },
         "paths": {p: v for p, v in documented.items() if p in served or p == "/api/openapi.json"},
@@ -726,26 +736,28 @@ def document() -> dict[str, Any]:
                         "request_id": {"type": ["string", "null"]},
                     },
                 },
-                "ErrorEnvelope": _envelope({"type": ["object", "null"]}),
+                "ErrorEnvelope": _envelope(
+                    {
+                        "type": "object",
+                        "required": ["reason"],
+                        "properties": {
+                            "reason": {
+                                "type": "string",
+                                "enum": sorted(REASONS),
+                                "description": "The failure's stable reason: "
+                                + "; ".join(f"{k}: {v}" for k, v in sorted(REASONS.items())),
+                            }
+                        },
+                    }
+                ),
                 "Task": {
                     "type": "object",
                     "required": ["task_id", "task_type", "status", "progress"],
                     "properties": {
                         "task_id": {"type": "string"},
-                        "task_type": {"type": "string"},
+                        "task_type": {"type": "string", "enum": task_types()},
                         "name": {"type": "string"},
-                        "status": {
-                            "type": "string",
-                            "enum": [
-                                "created",
-                                "uploaded",
-                                "queued",
-                                "processing",
-                                "completed",
-                                "failed",
-                                "cancelled",
-                            ],
-                        },
+                        "status": {"type": "string", "enum": [s.value for s in TaskStatus]},
                         "stage": {"type": "string"},
                         "progress": {"type": "number"},
                         "progress_detail": {"type": "object"},
@@ -757,6 +769,14 @@ def document() -> dict[str, Any]:
                             "anyOf": [DOWNLOAD_RESULT, {"type": "object"}, {"type": "null"}]
                         },
                         "error_message": {"type": ["string", "null"]},
+                        "error_reason": {
+                            "anyOf": [
+                                {"type": "string", "enum": sorted(REASONS)},
+                                {"type": "null"},
+                            ],
+                            "description": "Why a failed task failed (the same words "
+                            "as an error envelope's data.reason)",
+                        },
                     },
                 },
             }
@@ -771,5 +791,5 @@ def _openapi_path(rule: str) -> str:
 
 
 @bp.get("/openapi.json")
-def openapi_json():  # noqa: ANN201
+def openapi_json():
     return jsonify(document())

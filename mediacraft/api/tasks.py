@@ -9,20 +9,20 @@ from urllib.parse import quote
 from flask import Blueprint, current_app, g, request, send_file
 
 from ..exceptions import NotFound
+from ..model import TaskStatus
 from ..paths import TaskPaths
 from ..tasklog import read_log
-from ..tasks import TaskStatus
 from .envelope import envelope, json_body
 
 bp = Blueprint("tasks_api", __name__, url_prefix="/api/tasks")
 
 
-def _service():  # noqa: ANN202
+def _service():
     return current_app.extensions["mediacraft"].service
 
 
 @bp.post("/create")
-def create():  # noqa: ANN201
+def create():
     service = _service()
     task = service.create(g.user_id, json_body())
     return envelope(
@@ -33,47 +33,47 @@ def create():  # noqa: ANN201
 
 
 @bp.get("/<task_id>/status")
-def status(task_id: str):  # noqa: ANN201
+def status(task_id: str):
     service = _service()
     return envelope(service.describe(service.get_owned(g.user_id, task_id)))
 
 
 @bp.post("/<task_id>/config")
-def config(task_id: str):  # noqa: ANN201
+def config(task_id: str):
     service = _service()
     task = service.configure(g.user_id, task_id, json_body())
     return envelope(service.describe(task), message="Task queued")
 
 
 @bp.post("/<task_id>/cancel")
-def cancel(task_id: str):  # noqa: ANN201
+def cancel(task_id: str):
     service = _service()
     return envelope(service.describe(service.cancel(g.user_id, task_id)), message="Task cancelled")
 
 
 @bp.post("/<task_id>/stop")
-def stop(task_id: str):  # noqa: ANN201
+def stop(task_id: str):
     service = _service()
     task = service.stop(g.user_id, task_id)
     return envelope(service.describe(task), message="Stopping: the recording is being finished")
 
 
 @bp.get("/<task_id>/log")
-def task_log(task_id: str):  # noqa: ANN201
+def task_log(task_id: str):
     service = _service()
     task = service.get_owned(g.user_id, task_id)
     return envelope(read_log(TaskPaths.of(service.config.data_dir, task).log_file))
 
 
 @bp.post("/<task_id>/retry")
-def retry(task_id: str):  # noqa: ANN201
+def retry(task_id: str):
     service = _service()
     return envelope(service.describe(service.retry(g.user_id, task_id)), message="Task queued")
 
 
 @bp.route("/<task_id>", methods=["DELETE"])
 @bp.post("/<task_id>/delete")
-def delete(task_id: str):  # noqa: ANN201
+def delete(task_id: str):
     _service().delete(g.user_id, task_id)
     return envelope({"task_id": task_id, "deleted": True}, message="Task deleted")
 
@@ -82,7 +82,7 @@ MIMETYPES = {".mp4": "video/mp4", ".m4a": "audio/mp4", ".vtt": "text/vtt"}
 
 
 @bp.get("/<task_id>/download")
-def download(task_id: str):  # noqa: ANN201
+def download(task_id: str):
     service = _service()
     task = service.get_owned(g.user_id, task_id)
     path = None

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request
 
 from ..exceptions import ValidationError
+from ..model import TaskStatus
 from ..storage import TaskQuery
 from ..storage.base import SORT_FIELDS
-from ..tasks import TaskStatus
 from .envelope import envelope
 
 bp = Blueprint("user_api", __name__, url_prefix="/api/user")
@@ -16,7 +16,7 @@ MAX_PER_PAGE = 100
 
 
 @bp.get("/info")
-def info():  # noqa: ANN201
+def info():
     """Who the visitor is and how many tasks they have (from the per-user index, no task reads)."""
     ext = current_app.extensions["mediacraft"]
     user = ext.storage.get_user(g.user_id)
@@ -74,7 +74,7 @@ def parse_task_query() -> TaskQuery:
 
 
 @bp.get("/tasks")
-def tasks():  # noqa: ANN201
+def tasks():
     service = current_app.extensions["mediacraft"].service
     query = parse_task_query()
     page = service.list_tasks(g.user_id, query)

@@ -7,10 +7,12 @@ which adds its parser and sets ``func(args) -> int`` (the exit code).
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-SUBCOMMANDS = ("serve", "worker", "migrate", "download", "batch", "cleanup")
+from ..config import ConfigError
+from . import batch, cleanup, download, migrate, serve, worker
+
+SUBCOMMANDS = (serve, worker, migrate, download, batch, cleanup)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,13 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mediacraft", description="Hand off long video jobs: download, clean up, merge."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"mediacraft.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mediacraft.cli.{name}":
-                raise
-            continue
+    for module in SUBCOMMANDS:
         module.register(subparsers)
     return parser
 
@@ -35,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:  # a bad MEDIACRAFT_* setting: say which, no traceback
+        print(f"mediacraft {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..config import Config
-from ..download import DownloadLimits, DownloadOptions, download, parse_rate
+from ..download import DownloadLimits, DownloadOptions, download, parse_rate, politeness
 from ..download.options import PROFILES
 from ..exceptions import MediaCraftError, ValidationError
 from ..humanize import human_bytes, human_eta
@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         config = Config.from_env()
         # A local user owns the machine: the server's caps apply, not the visitor floors.
         limits = DownloadLimits.from_config(config, visitor=False)
+        politeness.configure(config.per_host_connections)
         options = build_options(args, limits)
         allowed = tuple(config.allowed_networks) + tuple(args.allow_network)
         output: Path = args.output

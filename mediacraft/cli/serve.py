@@ -9,21 +9,25 @@ import sys
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="run the web app (development server)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--host", default=None, help="default MEDIACRAFT_HOST or 127.0.0.1")
+    parser.add_argument("--port", type=int, default=None, help="default MEDIACRAFT_PORT or 5000")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from mediacraft import create_app
+    from mediacraft.config import Config, ConfigError
     from mediacraft.exceptions import StorageError
 
-    os.environ["MEDIACRAFT_HOST"] = args.host  # the bind address is a trusted Host name
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     try:
-        app = create_app()
-    except StorageError as exc:
+        config = Config.from_env(**overrides)  # the bind address is a trusted Host name
+    except ConfigError as exc:
+        print(f"mediacraft serve: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        app = create_app(config)
+    except StorageError as exc:  # an unreachable or too new database: one line
         print(f"mediacraft serve: {exc}", file=sys.stderr)
         return 3
 
@@ -34,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    app.run(host=config.host, port=config.port, threaded=True, use_reloader=False)
     return 0

@@ -30,7 +30,7 @@ from .guard import check_url, guarded_session
 from .http import PART_NAME, DirectDownload, RemoteFile
 from .limits import DownloadLimits
 from .options import DownloadOptions
-from .remux import is_mp4, probe, probe_tracks, remux_to_mp4
+from .remux import is_mp4, remux_to_mp4
 from .tracker import Tracker
 from .watchdog import SpeedFloor
 
@@ -90,6 +90,17 @@ def _open(
         return "hls", bytes(head), remote, None
 
     return fetcher.retrying("The URL", attempt)
+
+
+def _probe_result(path: Path, planned: list[dict] | None) -> Any:
+    """The result's duration, picture and tracks (one read of its header)."""
+    from ..exceptions import MediaError
+    from ..media.probe import probe_streams
+
+    try:
+        return probe_streams(path, planned)
+    except MediaError as exc:
+        raise DownloadError(f"The downloaded file is not playable media ({exc})") from exc
 
 
 def _preload() -> None:
@@ -201,8 +212,8 @@ def download(
                 remux_to_mp4([path], temp_output, cancel.event)
             outcome = None
         cancel.check()
-        info = probe(temp_output)
-        tracks = probe_tracks(temp_output, outcome.tracks if outcome else None)
+        info = _probe_result(temp_output, outcome.tracks if outcome else None)
+        tracks = info.tracks
         if choose_suffix and info.width is None and output.suffix.lower() == ".mp4":
             output = output.with_suffix(".m4a")  # no picture: an audio file
             log("The stream has no video: the result is an M4A audio file")

@@ -353,7 +353,7 @@ class Fetcher:
         for response in active:
             try:
                 response.raw.shutdown()
-            except Exception:  # noqa: BLE001 - best effort on a socket being torn down
+            except Exception:  # best effort on a socket being torn down
                 pass
 
     def check_stop(self) -> None:
@@ -399,7 +399,9 @@ class Fetcher:
                 if not (retry_not_found and exc.status == 404 and not not_found_retried):
                     plural = "attempt" if number == 1 else "attempts"
                     self.log(f"{what} {exc} (attempt {number}): not retried")
-                    raise DownloadError(f"{what} {exc} after {number} {plural}") from None
+                    raise DownloadError(
+                        f"{what} {exc} after {number} {plural}", reason="http_error"
+                    ) from None
                 not_found_retried = True
                 attempts = max(attempts, number + 1)  # the one retry a 404 gets, always
                 error: Exception = exc
@@ -411,7 +413,9 @@ class Fetcher:
             if number == attempts:
                 plural = "attempt" if attempts == 1 else "attempts"
                 self.log(f"{what} {error} (attempt {number} of {attempts}): giving up")
-                raise RetriesExhausted(f"{what} {error} after {attempts} {plural}") from None
+                raise RetriesExhausted(
+                    f"{what} {error} after {attempts} {plural}", reason="network"
+                ) from None
             ceiling = min(
                 self.options.max_retry_delay, self.options.retry_delay * 2 ** (number - 1)
             )

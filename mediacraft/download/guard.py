@@ -118,13 +118,14 @@ class AllowList:
 def resolve_pinned(hostname: str, port: int | None, allow: AllowList) -> IPAddress:
     """Resolve ``hostname`` once and return the address to connect to, or raise BlockedAddress."""
     if not hostname:
-        raise DownloadError("The URL has no host name")
+        raise DownloadError("The URL has no host name", reason="bad_url")
     try:
         infos = socket.getaddrinfo(
             hostname, port or 80, family=allowed_gai_family(), type=socket.SOCK_STREAM
         )
     except (socket.gaierror, UnicodeError) as exc:
-        raise DownloadError(f"Could not resolve host {hostname!r}: {exc}") from exc
+        message = f"Could not resolve host {hostname!r}: {exc}"
+        raise DownloadError(message, reason="network") from exc
     family, _type, _proto, _name, sockaddr = infos[0]
     if family not in (socket.AF_INET, socket.AF_INET6):
         raise DownloadError(f"Host {hostname!r} resolved to an unsupported address family")
@@ -179,11 +180,11 @@ def check_url(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise DownloadError(f"Invalid URL {url!r}: {exc}") from exc
+        raise DownloadError(f"Invalid URL {url!r}: {exc}", reason="bad_url") from exc
     if parts.scheme.lower() not in ("http", "https"):
         raise BlockedAddress(f"Only http and https URLs can be downloaded, not {url[:80]!r}")
     if not parts.hostname:
-        raise DownloadError(f"The URL {url[:80]!r} has no host name")
+        raise DownloadError(f"The URL {url[:80]!r} has no host name", reason="bad_url")
     return url
 
 

@@ -333,7 +333,8 @@ class HlsDownload:
                 if refreshed or self.refresher is None:
                     raise DownloadError(
                         f"{what} returned HTTP {exc.status} even with fresh links from the "
-                        "playlist: the link has expired or needs a login"
+                        "playlist: the link has expired or needs a login",
+                        reason="http_error",
                     ) from None
                 self.log(f"{what} returned HTTP {exc.status}: fetching the playlist again")
                 self.refresher.refresh(track, generation)
@@ -543,7 +544,7 @@ class HlsDownload:
                     except RetriesExhausted as exc:
                         if not self._second_round(executor, track, index, exc):
                             error = error or exc
-                    except BaseException as exc:  # noqa: BLE001 - raised below
+                    except BaseException as exc:  # raised below
                         error = error or exc
                 for track in self.tracks:
                     self._assemble(track)

@@ -134,7 +134,7 @@ class DirectDownload:
         self.checkpoint.save(KIND, self.remote.fingerprint(), {"parts": parts})
         self._last_save = time.monotonic()
 
-    def _sink(self, part: list[int]):  # noqa: ANN202
+    def _sink(self, part: list[int]):
         def sink(chunk: bytes) -> None:
             offset = part[0] + part[2]
             end = part[1]

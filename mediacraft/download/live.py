@@ -217,7 +217,7 @@ class LiveRecorder:
                     self.cancel.finish_event.wait(min(delay, 0.1))
                     continue
                 self._reload(due)
-        except BaseException as exc:  # noqa: BLE001 - handed to the downloading thread
+        except BaseException as exc:  # handed to the downloading thread
             self.error = exc
             for state in self.states:
                 state.track.finished = True

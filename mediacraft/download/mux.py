@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import DownloadError
+from ..media.output import BITEXACT, mp4_args
 from ..progress import LogHook, ignore_log
 from .hls import TrackResult
-from .remux import BITEXACT, MoovTooSmall, faststart_args, run_ffmpeg
+from .remux import MoovTooSmall, run_ffmpeg
 from .renditions import iso639_2
 from .webvtt import shifted
 
@@ -255,8 +256,8 @@ def mux(
     tracks = len(maps) // 2 + len(subtitle_tracks)
 
     def tail(reserve: bool = True) -> list[str]:
-        where = faststart_args(duration if reserve else None, tracks)
-        return ["-c", "copy", "-c:s", "mov_text", *where, *BITEXACT, "-f", "mp4", str(output)]
+        mp4 = mp4_args(metadata="strip", duration=duration if reserve else None, tracks=tracks)
+        return ["-c", "copy", "-c:s", "mov_text", *mp4, str(output)]
 
     sub_maps = [m for t in subtitle_tracks for m in t["maps"]]
     sub_meta = [m for t in subtitle_tracks for m in _language(t["number"], "s", t["language"])]

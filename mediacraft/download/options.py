@@ -1,6 +1,6 @@
 """Download options: one typed object instead of a loose ``params`` dict.
 
-Profiles follow SPEC F5 / seed 000 (``fast``, ``stable``, ``low_bandwidth``);
+Profiles (``fast``, ``stable``, ``low_bandwidth``) set connections and retries;
 explicit options override the profile's values. Every value a visitor may set
 is checked against a range, and the ranges that are policy (threads, the
 floor under ``limit_rate``, the longest recording) come from the server's

@@ -237,7 +237,8 @@ def media_playlist(playlist: m3u8.M3U8, url: str, max_segments: int) -> MediaPla
             method = item.key.method.upper()
             if method != "AES-128":
                 raise PlaylistError(
-                    f"Segment {position + 1} uses {method} encryption, which is not supported"
+                    f"Segment {position + 1} uses {method} encryption, which is not supported",
+                    reason="drm",
                 )
             if not item.key.uri:
                 raise PlaylistError(f"Segment {position + 1} has an AES-128 key without a URI")

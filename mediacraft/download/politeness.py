@@ -2,9 +2,10 @@
 
 Every download of the process shares it, so a batch of 100 URLs on one host
 opens at most ``limit`` connections there at once, not 100 × threads. The
-limit comes from ``MEDIACRAFT_PER_HOST_CONNECTIONS`` (default 16) until
-:func:`configure` sets it (the app does so from its Config, the CLI from its
-options). A host is ``host:port`` of the URL being requested.
+limit is :data:`DEFAULT_LIMIT` until :func:`configure` sets it: the app and
+the commands do so at start from their Config
+(``MEDIACRAFT_PER_HOST_CONNECTIONS``), ``mediacraft batch`` from its option
+when given. A host is ``host:port`` of the URL being requested.
 
 Usage (one request)::
 
@@ -15,14 +16,12 @@ Usage (one request)::
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit
 
-ENV_NAME = "MEDIACRAFT_PER_HOST_CONNECTIONS"
-DEFAULT_LIMIT = 16
+DEFAULT_LIMIT = 16  # Config.per_host_connections' default
 _WAKE_INTERVAL = 0.1  # how often a waiting request looks at its stop event
 
 
@@ -41,16 +40,10 @@ class HostLimiter:
 
     @property
     def limit(self) -> int:
-        if self._limit is not None:
-            return self._limit
-        raw = os.environ.get(ENV_NAME, "").strip()
-        try:
-            return max(1, int(raw)) if raw else DEFAULT_LIMIT
-        except ValueError:
-            return DEFAULT_LIMIT
+        return DEFAULT_LIMIT if self._limit is None else self._limit
 
     def configure(self, limit: int | None) -> None:
-        """Set the limit (``None``: back to the environment/default); wakes waiters."""
+        """Set the limit (``None``: back to the default); wakes waiters."""
         if limit is not None and limit < 1:
             raise ValueError("per-host connections must be at least 1")
         with self._cond:
@@ -125,5 +118,5 @@ def host_slot(
     return LIMITER.slot(url, stop, stopped)
 
 
-__all__ = ["DEFAULT_LIMIT", "ENV_NAME", "LIMITER", "HostLimiter", "StoppedWaiting", "configure",
+__all__ = ["DEFAULT_LIMIT", "LIMITER", "HostLimiter", "StoppedWaiting", "configure",
            "host_key", "host_slot"]  # fmt: skip

@@ -58,7 +58,7 @@ class HlsPlan:
         return self.selection.variant_audio if self.selection else True
 
 
-def _variant_picker(old: Variant, position: int):  # noqa: ANN202
+def _variant_picker(old: Variant, position: int):
     def pick(master: Any, url: str) -> str:
         variants = variants_of(master, url)
         same = [v for v in variants if content_url(v.url) == content_url(old.url)]
@@ -71,7 +71,7 @@ def _variant_picker(old: Variant, position: int):  # noqa: ANN202
     return pick
 
 
-def _rendition_picker(old: Rendition):  # noqa: ANN202
+def _rendition_picker(old: Rendition):
     def pick(master: Any, url: str) -> str:
         for rendition in renditions_of(master, url):
             if (rendition.kind, rendition.group, rendition.name) == (
@@ -135,7 +135,8 @@ def plan_hls(
         if options.record_seconds is None:
             raise ValidationError(
                 "This is a live stream (its playlist has no EXT-X-ENDLIST): set "
-                f"record_seconds (at most {limits.max_record_seconds:g}) to record it"
+                f"record_seconds (at most {limits.max_record_seconds:g}) to record it",
+                reason="live_needs_length",
             )
         plan.record_seconds = float(options.record_seconds)
         log(f"Live stream: recording {plan.record_seconds:g} s")

@@ -49,7 +49,8 @@ class SpeedFloor:
         if speed < self.floor:
             raise DownloadError(
                 f"The download was slower than the server's minimum of {human_rate(self.floor)} "
-                f"for {self.window:g} s ({human_rate(speed)} on average); the source is too slow"
+                f"for {self.window:g} s ({human_rate(speed)} on average); the source is too slow",
+                reason="network",
             )
 
 

@@ -36,6 +36,16 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+class FfmpegFailed(MediaError):
+    """ffmpeg exited with an error; ``stderr_tail`` holds its last lines (a caller may
+    tell a full disk from a bad input by them)."""
+
+    def __init__(self, message: str, returncode: int, stderr_tail: str) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+
+
 @dataclass
 class FfmpegResult:
     """A finished ffmpeg run. ``out_time`` is the last reported output time (s)."""
@@ -49,7 +59,7 @@ class FfmpegResult:
 def run_ffmpeg(
     args: Sequence[str],
     progress_cb: ProgressHook | None = None,
-    cancel: CancelToken | None = None,
+    cancel: CancelToken | threading.Event | None = None,
     duration: float | None = None,
     timeout: float | None = None,
     max_output_bytes: int | None = None,
@@ -65,8 +75,12 @@ def run_ffmpeg(
     :class:`MediaError` on a timeout, on the output growing past
     ``max_output_bytes`` or on a non-zero exit (with ffmpeg's last error lines).
     ``on_start`` receives ffmpeg's pid, which is also its process group id.
+    A plain :class:`threading.Event` as ``cancel`` stops it as a cancel does.
     """
     report = progress_cb or ignore_progress
+    if isinstance(cancel, threading.Event):
+        event, cancel = cancel, CancelToken()
+        cancel.event = event
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
     cmd += ["-progress", "pipe:1", "-nostats", "-stats_period", "0.25", *map(str, args)]
     start = time.monotonic()
@@ -89,6 +103,7 @@ def run_ffmpeg(
     for reader in readers:
         reader.start()
     failure: str | None = None
+    failure_reason = "media_failed"
     try:
         while proc.poll() is None:
             if cancel is not None and cancel.event.wait(POLL_SECONDS):
@@ -97,6 +112,7 @@ def run_ffmpeg(
                 time.sleep(POLL_SECONDS)
             if timeout is not None and time.monotonic() - start > timeout:
                 failure = f"ffmpeg did not finish within {timeout:g} seconds"
+                failure_reason = "timeout"
                 break
             if max_output_bytes is not None and state.total_size > max_output_bytes:
                 failure = f"the output grew past the limit of {max_output_bytes} bytes"
@@ -112,20 +128,24 @@ def run_ffmpeg(
         cancel.check()
     tail = "\n".join(stderr_tail)
     if failure:
-        raise MediaError(failure)
+        raise MediaError(failure, reason=failure_reason)
     if proc.returncode != 0:
-        raise MediaError(f"ffmpeg failed (exit code {proc.returncode}): {summarise(tail)}")
+        message = f"ffmpeg failed (exit code {proc.returncode}): {summarise(tail)}"
+        raise FfmpegFailed(message, proc.returncode, tail)
     return FfmpegResult(
         args=cmd, elapsed=time.monotonic() - start, out_time=state.out_time, stderr_tail=tail
     )
 
 
 def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL ffmpeg's whole process group and reap it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """SIGKILL ffmpeg's whole process group (it runs in its own session) and reap it."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # not its own group after all: the process alone
+            proc.kill()
     proc.wait()
 
 

@@ -157,11 +157,15 @@ def _probe(
     try:
         container = open_local(path, formats)
     except av.FFmpegError:
-        raise MediaError(f"uploaded file is not a video (expected {ALLOWED_DESCRIPTION})") from None
+        raise MediaError(
+            f"uploaded file is not a video (expected {ALLOWED_DESCRIPTION})", reason="not_a_video"
+        ) from None
     with container:
         video = _video_stream(container)
         if video is None:
-            raise MediaError("uploaded file is not a video: it has no video stream")
+            raise MediaError(
+                "uploaded file is not a video: it has no video stream", reason="not_a_video"
+            )
         audio = container.streams.audio[0] if container.streams.audio else None
         info = _describe(path, container, video, audio)
         if budget is not None:
@@ -251,4 +255,64 @@ def _check_first_frame(path: str | os.PathLike[str], budget: DecodeBudget) -> No
                 return
     except av.FFmpegError:
         pass
-    raise MediaError("uploaded file is not a playable video: its first frame does not decode")
+    raise MediaError(
+        "uploaded file is not a playable video: its first frame does not decode",
+        reason="not_a_video",
+    )
+
+
+@dataclass(frozen=True)
+class StreamsInfo:
+    """The streams of any media file (audio-only too), from one read of its header."""
+
+    duration: float | None
+    width: int | None  # of the first video stream; None: no picture
+    height: int | None
+    tracks: list[dict[str, Any]]  # {type, codec, language, name?, width?, height?}, in file order
+
+
+def probe_streams(
+    path: str | os.PathLike[str], planned: list[dict[str, Any]] | None = None
+) -> StreamsInfo:
+    """Describe a finished result: its duration, picture size and tracks.
+
+    ``planned`` (what the writer meant each stream to be, same order) gives each
+    track the language and name it was given (``en``, ``zh-Hans``); otherwise
+    the file's own tag is used. Raises :class:`MediaError` if it cannot be read.
+    """
+    tracks: list[dict[str, Any]] = []
+    try:
+        with av.open(os.fspath(path)) as container:
+            duration = container.duration / 1_000_000 if container.duration else None
+            video = next(iter(container.streams.video), None)
+            width = video.codec_context.width if video else None
+            height = video.codec_context.height if video else None
+            for number, stream in enumerate(container.streams):
+                meant = planned[number] if planned and number < len(planned) else None
+                entry = _track(stream, meant)
+                if entry is not None:
+                    tracks.append(entry)
+    except (av.FFmpegError, OSError) as exc:
+        raise MediaError(f"the file is not playable media ({exc})") from exc
+    return StreamsInfo(duration=duration, width=width, height=height, tracks=tracks)
+
+
+def _track(stream: Any, planned: dict[str, Any] | None) -> dict[str, Any] | None:
+    kind = {"subtitle": "subtitles"}.get(stream.type, stream.type)
+    if kind not in ("video", "audio", "subtitles"):
+        return None
+    entry = {
+        "type": kind,
+        "codec": stream.codec_context.name,
+        "language": stream.metadata.get("language"),
+    }
+    if planned and planned["type"] == kind:
+        entry["language"] = planned.get("language") or entry["language"]
+        if planned.get("name"):
+            entry["name"] = planned["name"]
+    if entry["language"] == "und":
+        entry["language"] = None
+    if kind == "video":
+        entry["width"] = stream.codec_context.width
+        entry["height"] = stream.codec_context.height
+    return entry

@@ -9,11 +9,6 @@ from .base import JobContext, Processor
 
 _REGISTRY: dict[str, Processor] = {}
 
-BUILTIN_MODULES = (
-    "mediacraft.processors.download",
-    "mediacraft.processors.watermark",
-    "mediacraft.processors.merge",
-)
 
 
 def register(cls: type[Processor]) -> type[Processor]:
@@ -37,13 +32,9 @@ def task_types() -> list[str]:
 
 
 def load_processors(extra_modules: tuple[str, ...] = ()) -> None:
-    """Import the built-in processor modules (present ones) and any plugin modules."""
-    for module in BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    """Register the built-in processors, then import the plugin modules (each registers its own)."""
+    from . import download, merge, watermark  # noqa: F401  (importing registers them)
+
     for module in extra_modules:
         importlib.import_module(module)
 

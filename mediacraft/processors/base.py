@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 from ..config import Config
 from ..exceptions import ValidationError
+from ..model import Task
 from ..progress import CancelToken, Progress, ProgressHook
-from ..tasks import Task
 
 
 @dataclass

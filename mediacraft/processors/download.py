@@ -12,15 +12,15 @@ from ..download import DownloadLimits, DownloadOptions, download
 from ..download.guard import check_url, precheck_url
 from ..download.limits import SERVER_SETTINGS
 from ..exceptions import DownloadError, Interrupted, MediaCraftError, ValidationError
+from ..model import Task
 from ..paths import TaskPaths
 from ..progress import Progress
 from ..tasklog import TaskLog
-from ..tasks import Task
 from . import register
 from .base import JobContext, Processor
 
 MAX_URL_LENGTH = 4096
-# Top-level keys of a create payload that are download options (seed 000 sends "quality").
+# Top-level keys of a create payload that are download options (older clients send "quality" there).
 OPTION_KEYS = ("quality", "profile", "threads", "retries", "max_retries", "headers", "limit_rate",
                "record_seconds", "audio_lang", "subtitles")  # fmt: skip
 MiB = 1024 * 1024
@@ -58,18 +58,23 @@ class DownloadProcessor(Processor):
     def validate_create(self, task: Task, payload: dict[str, Any], config: Config) -> None:
         url = payload.get("url")
         if not isinstance(url, str) or not url.strip():
-            raise ValidationError("url is required: an http(s) link to a video or HLS playlist")
+            raise ValidationError(
+                "url is required: an http(s) link to a video or HLS playlist",
+                reason="url_required",
+            )
         url = url.strip()
         if len(url) > MAX_URL_LENGTH:
             raise ValidationError(f"url is longer than {MAX_URL_LENGTH} characters")
         try:
             check_url(url)
         except DownloadError as exc:
-            raise ValidationError(f"url must be an http or https link ({exc})") from None
+            raise ValidationError(
+                f"url must be an http or https link ({exc})", reason="bad_url"
+            ) from None
         try:
             precheck_url(url, config.allowed_networks)
         except DownloadError as exc:
-            raise ValidationError(exc.message) from None
+            raise ValidationError(exc.message, reason=exc.reason) from None
         raw = payload.get("options") or {}
         if not isinstance(raw, dict):
             raise ValidationError("options must be an object")

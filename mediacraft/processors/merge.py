@@ -1,4 +1,4 @@
-"""Video merge (task type ``video_merge``, SPEC F7).
+"""Video merge (task type ``video_merge``).
 
 Compatible clips (same codec and codec parameters, resolution, frame rate,
 pixel format and audio layout) are joined by ffmpeg's concat demuxer with
@@ -17,6 +17,7 @@ lasts the sum of the clips.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -28,10 +29,10 @@ from typing import Any
 
 from ..config import Config
 from ..exceptions import MediaError, ValidationError
-from ..media import MediaInfo, atomic_output, probe, run_ffmpeg
+from ..media import MediaInfo, atomic_output, mp4_args, probe, run_ffmpeg
 from ..media.codecs import MP4_AUDIO_COPY, MP4_VIDEO_COPY
+from ..model import Task
 from ..progress import CancelToken, ProgressHook
-from ..tasks import Task
 from . import JobContext, Processor, register
 from .base import processing_time_limit
 
@@ -93,7 +94,9 @@ def merge_clips(
 ) -> MergeResult:
     """Join ``srcs`` in order into ``dst`` (MP4); stream copy when the clips allow it."""
     if len(srcs) < MIN_CLIPS:
-        raise ValidationError(f"a merge needs at least {MIN_CLIPS} clips, {len(srcs)} given")
+        raise ValidationError(
+            f"a merge needs at least {MIN_CLIPS} clips, {len(srcs)} given", reason="too_few_clips"
+        )
     infos = [probe(src) for src in srcs]
     total = sum(info.duration for info in infos)
     copy = not force_reencode and can_stream_copy(infos)
@@ -107,7 +110,29 @@ def merge_clips(
         else:
             args = concat_reencode_args(srcs, infos, tmp)
             run_ffmpeg(args, progress, cancel, total, timeout, max_output_bytes, stage="encoding")
-    return MergeResult(info=probe(dst), method="copy" if copy else "reencode")
+    if copy:  # the clips' headers already say what the copy is: no read of the result
+        return MergeResult(info=_copied_info(infos, Path(dst)), method="copy")
+    return MergeResult(info=probe(dst), method="reencode")
+
+
+#: PyAV's name of the MP4 container family, as a probe of the result reports it
+MP4_FORMAT_NAME = "mov,mp4,m4a,3gp,3g2,mj2"
+
+
+def _copied_info(infos: list[MediaInfo], dst: Path) -> MediaInfo:
+    """The stream-copied result's info, from its clips' (they share every stream format)."""
+    duration = sum(info.duration for info in infos)
+    size = dst.stat().st_size
+    return dataclasses.replace(
+        infos[0],
+        path=str(dst),
+        format_name=MP4_FORMAT_NAME,
+        duration=duration,
+        frame_count=sum(info.frame_count for info in infos),
+        frame_count_estimated=any(info.frame_count_estimated for info in infos),
+        bit_rate=int(size * 8 / duration) if duration > 0 else None,
+        size=size,
+    )
 
 
 @contextlib.contextmanager
@@ -155,7 +180,7 @@ def concat_copy_args(listing: Path, dst: str | os.PathLike[str]) -> list[str]:
     """Concat demuxer, safe mode on, local files only, every stream copied."""
     args = ["-y", "-f", "concat", "-safe", "1", "-protocol_whitelist", "file"]
     args += ["-i", str(listing), "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]
-    args += ["-movflags", "+faststart", "-f", "mp4", os.fspath(dst)]
+    args += [*mp4_args(), os.fspath(dst)]
     return args
 
 
@@ -209,7 +234,7 @@ def concat_reencode_args(
     args += ["-filter_complex", ";".join(chains), "-map", "[v]", "-map", "[a]"]
     args += ["-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF)]
     args += ["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", str(rate)]
-    args += ["-ac", "2", "-movflags", "+faststart", "-f", "mp4", os.fspath(dst)]
+    args += ["-ac", "2", *mp4_args(), os.fspath(dst)]
     return args
 
 
@@ -233,7 +258,10 @@ class MergeProcessor(Processor):
         count = len(task.inputs)
         limit = config.max_clips
         if count < MIN_CLIPS:
-            raise ValidationError(f"a merge needs at least {MIN_CLIPS} clips; {count} uploaded")
+            raise ValidationError(
+                f"a merge needs at least {MIN_CLIPS} clips; {count} uploaded",
+                reason="too_few_clips",
+            )
         if count > limit:
             raise ValidationError(f"a merge takes at most {limit} clips; {count} uploaded")
         order = payload.get("order")

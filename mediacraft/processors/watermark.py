@@ -1,4 +1,4 @@
-"""Watermark / logo removal (task type ``watermark_removal``, SPEC F6).
+"""Watermark / logo removal (task type ``watermark_removal``).
 
 ffmpeg's ``delogo`` filter, one per rectangle, repaints each region from the
 pixels around it. Audio is copied, video re-encoded as H.264 in an MP4 with
@@ -18,10 +18,10 @@ from typing import Any
 
 from ..config import Config
 from ..exceptions import ValidationError
-from ..media import MediaInfo, atomic_output, probe, run_ffmpeg
+from ..media import MediaInfo, atomic_output, mp4_args, probe, run_ffmpeg
 from ..media.codecs import audio_args_for_mp4
+from ..model import Task
 from ..progress import CancelToken, ProgressHook
-from ..tasks import Task
 from . import JobContext, Processor, register
 from .base import processing_time_limit
 
@@ -42,7 +42,9 @@ def validate_regions(regions: Any, width: int, height: int) -> list[Region]:
     "region 2 [300, 10, 80, 40] extends past the frame width 320".
     """
     if not isinstance(regions, list) or not regions:
-        raise ValidationError("regions must be a non-empty list of [x, y, w, h] rectangles")
+        raise ValidationError(
+            "regions must be a non-empty list of [x, y, w, h] rectangles", reason="no_regions"
+        )
     if len(regions) > MAX_REGIONS:
         raise ValidationError(f"at most {MAX_REGIONS} regions are allowed, {len(regions)} given")
     checked: list[Region] = []
@@ -92,11 +94,11 @@ def watermark_args(
     # -noautorotate: regions are in stored pixels (what probe and extract_frame see),
     # so the filter must see the stored picture, not one turned by rotation metadata
     args = ["-y", "-noautorotate", "-protocol_whitelist", "file", "-i", os.path.abspath(src)]
-    args += ["-map", "0:v:0", "-map", "0:a:0?", "-map_metadata", "0"]
+    args += ["-map", "0:v:0", "-map", "0:a:0?"]
     args += ["-vf", delogo_filter(regions, info.width, info.height)]
     args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
     args += audio_args_for_mp4(info.audio_codec)
-    args += ["-movflags", "+faststart", "-f", "mp4", os.fspath(dst)]
+    args += [*mp4_args(), os.fspath(dst)]
     return args
 
 

@@ -5,7 +5,7 @@ the same contract tests (``tests/test_storage_contract.py``).
 
 Queue operations are part of storage on purpose: claiming a task, and
 checking the waiting limits when queueing one, must be a single atomic step
-across every process sharing the data directory (SPEC F3). So is creating a
+across every process sharing the data directory. So is creating a
 task, which checks how many tasks the visitor already keeps.
 
 Claim order (:func:`fair_order`): higher priority first; within a priority
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..exceptions import InvalidTransition, QueueFull, TooManyTasks
-from ..tasks import TERMINAL, Task, TaskStatus, User
+from ..model import TERMINAL, Task, TaskStatus, User
 
 TaskMutation = Callable[[Task], None]
 UserMutation = Callable[[User], None]
@@ -328,7 +328,7 @@ def check_requeue_allowed(task: Task, limits: QueueLimits | None) -> None:
 
 
 def check_waiting_limits(snapshot: QueueSnapshot, tasks: list[Task], limits: QueueLimits) -> None:
-    """Refuse a submission that would exceed the waiting bounds (SPEC F3)."""
+    """Refuse a submission that would exceed the waiting bounds (per visitor, whole server)."""
     new_ids = {t.task_id for t in tasks}
     waiting = [e for e in snapshot.queued if e.task_id not in new_ids]
     if len(waiting) + len(tasks) > limits.max_queued_total:

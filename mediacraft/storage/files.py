@@ -1,6 +1,6 @@
 """``FileStorage``: users and tasks as JSON files under the data directory.
 
-Layout (seed 002 §3.5.2)::
+Layout::
 
     data/users/{user_id}.json      user record; "tasks" and "task_states" are the per-user index
     data/tasks/{task_id}.json      task record
@@ -51,7 +51,7 @@ from filelock import FileLock, Timeout
 from ..atomic import read_json, sweep_temp_files, write_json_atomic
 from ..diskspace import storage_failure
 from ..exceptions import NotFound, StorageError, TooManyTasks
-from ..tasks import TERMINAL, Task, TaskStatus, User, is_uuid, utcnow
+from ..model import TERMINAL, Task, TaskStatus, User, is_uuid, utcnow
 from .base import (
     QueueEntry,
     QueueLimits,

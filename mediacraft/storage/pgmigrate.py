@@ -57,7 +57,7 @@ def latest_version() -> int:
     return len(available())
 
 
-def applied_version(conn) -> int:  # noqa: ANN001 - a psycopg connection
+def applied_version(conn) -> int:
     """The schema version of the database (0: none yet)."""
     exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
     if not exists:
@@ -75,7 +75,7 @@ def check_version(current: int) -> None:
         )
 
 
-def migrate(conn, *, apply: bool = True) -> list[int]:  # noqa: ANN001
+def migrate(conn, *, apply: bool = True) -> list[int]:
     """Bring the schema up to date; returns the versions applied.
 
     ``conn`` must be in autocommit mode. With ``apply`` False pending

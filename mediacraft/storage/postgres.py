@@ -46,7 +46,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..exceptions import NotFound, StorageError
-from ..tasks import Task, TaskStatus, User, is_uuid, utcnow
+from ..model import Task, TaskStatus, User, is_uuid, utcnow
 from . import pgmigrate
 from .base import (
     QueueEntry,

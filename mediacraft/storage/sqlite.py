@@ -1,4 +1,4 @@
-"""``SQLiteStorage``: users and tasks in one SQLite file (seed 002's "DatabaseStorage").
+"""``SQLiteStorage``: users and tasks in one SQLite file.
 
 Each record is a JSON document (``Task.to_dict()`` / ``User.to_dict()``) plus
 the columns the queries need, rewritten from the document on every write::
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import NotFound, StorageError, StorageFull
-from ..tasks import Task, TaskStatus, User, is_uuid, utcnow
+from ..model import Task, TaskStatus, User, is_uuid, utcnow
 from .base import (
     QueueEntry,
     QueueLimits,

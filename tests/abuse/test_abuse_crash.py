@@ -18,11 +18,11 @@ import pytest
 import tests.support.sleeper  # noqa: F401 - registers test_sleep
 from mediacraft.config import Config
 from mediacraft.liveness import boot_id, pid_namespace, process_start, same_machine
+from mediacraft.model import Task, TaskStatus, User, new_id, utcnow
 from mediacraft.paths import TaskPaths
 from mediacraft.queue import TaskQueue
 from mediacraft.storage import FileStorage, queue_limits
 from mediacraft.storage import files as file_storage
-from mediacraft.tasks import Task, TaskStatus, User, new_id, utcnow
 from tests.support.api import assert_error
 from tests.support.waiting import wait_for
 
@@ -127,7 +127,7 @@ def test_a_damaged_queue_index_is_rebuilt_and_its_tasks_run(tmp_path: Path) -> N
     assert list((tmp_path / "damaged").iterdir())  # the damaged index was kept, not reset
 
 
-def test_a_failed_enqueue_write_answers_503_and_leaves_no_task(client, app, monkeypatch) -> None:  # noqa: ANN001
+def test_a_failed_enqueue_write_answers_503_and_leaves_no_task(client, app, monkeypatch) -> None:
     original = file_storage.write_json_atomic
 
     def disk_full(path: Path, data: object, durable: bool = True) -> None:
@@ -151,7 +151,7 @@ def fast_beats(app_config: dict) -> dict:
     return app_config
 
 
-def _slow_to_stop(client, app, new_seconds: float):  # noqa: ANN001, ANN202
+def _slow_to_stop(client, app, new_seconds: float):
     """A running task cancelled and retried at once, while its old run is still stopping."""
     storage = app.extensions["mediacraft"].storage
     body = {"task_type": "test_sleep", "options": {"seconds": 60, "slow_stop": 1.5}}
@@ -168,13 +168,13 @@ def _slow_to_stop(client, app, new_seconds: float):  # noqa: ANN001, ANN202
     return task_id, old_run
 
 
-def _old_run_gone(app, old_run: str) -> bool:  # noqa: ANN001
+def _old_run_gone(app, old_run: str) -> bool:
     queue = app.extensions["mediacraft"].queue
     with queue._jobs_lock:
         return old_run not in queue._jobs
 
 
-def test_a_stopping_run_does_not_delete_the_retried_runs_files(client, app) -> None:  # noqa: ANN001
+def test_a_stopping_run_does_not_delete_the_retried_runs_files(client, app) -> None:
     storage = app.extensions["mediacraft"].storage
     task_id, old_run = _slow_to_stop(client, app, new_seconds=0.2)
     done = wait_for(lambda: (t := storage.get_task(task_id)).status is TaskStatus.COMPLETED and t)
@@ -187,7 +187,7 @@ def test_a_stopping_run_does_not_delete_the_retried_runs_files(client, app) -> N
     answer.close()
 
 
-def test_a_stopping_run_does_not_forget_the_retried_runs_job(fast_beats, client, app) -> None:  # noqa: ANN001
+def test_a_stopping_run_does_not_forget_the_retried_runs_job(fast_beats, client, app) -> None:
     storage = app.extensions["mediacraft"].storage
     task_id, old_run = _slow_to_stop(client, app, new_seconds=4)
     wait_for(lambda: storage.get_task(task_id).status is TaskStatus.PROCESSING)

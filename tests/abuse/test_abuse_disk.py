@@ -14,16 +14,16 @@ import pytest
 
 from mediacraft import create_app
 from mediacraft.exceptions import StorageFull
+from mediacraft.model import TaskStatus
 from mediacraft.paths import TaskPaths
 from mediacraft.storage import files as file_storage
 from mediacraft.storage.sqlite import _database_error
-from mediacraft.tasks import TaskStatus
 from tests.support.api import assert_error, multipart
 from tests.support.media import make_video
 from tests.support.waiting import wait_for
 
 
-def sleep_body(**options) -> dict:  # noqa: ANN003
+def sleep_body(**options) -> dict:
     return {"task_type": "test_sleep", "options": {"seconds": 0.1, **options}}
 
 
@@ -31,7 +31,7 @@ def sleep_body(**options) -> dict:  # noqa: ANN003
     ("code", "message"),
     [(errno.ENOSPC, "the server's disk is full"), (errno.EROFS, "storage is read-only")],
 )
-def test_a_storage_write_error_is_a_503_that_says_so(client, monkeypatch, code, message) -> None:  # noqa: ANN001
+def test_a_storage_write_error_is_a_503_that_says_so(client, monkeypatch, code, message) -> None:
     def refuse(path: Path, data: object, durable: bool = True) -> None:
         raise OSError(code, os.strerror(code), str(path))
 
@@ -39,13 +39,13 @@ def test_a_storage_write_error_is_a_503_that_says_so(client, monkeypatch, code, 
     assert_error(client.post("/api/tasks/create", json=sleep_body()), 503, message)
 
 
-def test_healthz_writes_and_answers_503_when_the_data_directory_is_read_only(  # noqa: ANN001
+def test_healthz_writes_and_answers_503_when_the_data_directory_is_read_only(
     client, monkeypatch
 ) -> None:
     assert client.get("/healthz").json["checks"]["disk"] == "ok"
     real_open = os.open
 
-    def read_only(path, flags, *args):  # noqa: ANN001, ANN002, ANN202
+    def read_only(path, flags, *args):
         if ".healthz-" in os.fspath(path):
             raise OSError(errno.EROFS, "Read-only file system", path)
         return real_open(path, flags, *args)
@@ -58,7 +58,7 @@ def test_healthz_writes_and_answers_503_when_the_data_directory_is_read_only(  #
     )
 
 
-def test_healthz_answers_503_when_the_disk_is_nearly_full(app_config) -> None:  # noqa: ANN001
+def test_healthz_answers_503_when_the_disk_is_nearly_full(app_config) -> None:
     app_config.update(min_free_mb=1 << 40, run_queue=False)  # more than any disk has
     client = create_app(app_config).test_client()
     answer = client.get("/healthz")
@@ -81,7 +81,7 @@ def test_healthz_answers_503_when_the_disk_is_nearly_full(app_config) -> None:  
         ),
     ],
 )
-def test_a_task_that_cannot_write_fails_as_a_storage_failure_and_keeps_its_checkpoint(  # noqa: ANN001
+def test_a_task_that_cannot_write_fails_as_a_storage_failure_and_keeps_its_checkpoint(
     client, app, options, message
 ) -> None:
     storage = app.extensions["mediacraft"].storage
@@ -92,7 +92,7 @@ def test_a_task_that_cannot_write_fails_as_a_storage_failure_and_keeps_its_check
     assert list(work.glob("checkpoint-*.txt"))  # a retry resumes from here
 
 
-def test_no_task_starts_and_no_upload_is_taken_on_a_nearly_full_disk(app_config, tmp_path) -> None:  # noqa: ANN001
+def test_no_task_starts_and_no_upload_is_taken_on_a_nearly_full_disk(app_config, tmp_path) -> None:
     app_config.update(min_free_mb=1 << 40)
     app = create_app(app_config)
     ext = app.extensions["mediacraft"]

@@ -10,20 +10,20 @@ import pytest
 from mediacraft.cleanup import cleanup
 from mediacraft.exceptions import MediaError
 from mediacraft.media import run_ffmpeg
+from mediacraft.model import Task, TaskStatus, parse_time
 from mediacraft.paths import TaskPaths
 from mediacraft.processors import get_processor
-from mediacraft.tasks import Task, TaskStatus, parse_time
 from tests.support.api import assert_error, multipart
 from tests.support.media import make_video
 from tests.support.waiting import wait_for
 
 
-def sleep_task(client, seconds: float = 0.1, **options):  # noqa: ANN001, ANN003, ANN201
+def sleep_task(client, seconds: float = 0.1, **options):
     body = {"task_type": "test_sleep", "options": {"seconds": seconds, **options}}
     return client.post("/api/tasks/create", json=body)
 
 
-def record(app, task_id: str) -> Task:  # noqa: ANN001
+def record(app, task_id: str) -> Task:
     return app.extensions["mediacraft"].storage.get_task(task_id)
 
 
@@ -40,7 +40,7 @@ def two_slots(app_config: dict) -> dict:
     return app_config
 
 
-def test_a_long_batch_does_not_starve_another_visitors_single_task(  # noqa: ANN001
+def test_a_long_batch_does_not_starve_another_visitors_single_task(
     two_slots, client, other_client, app
 ) -> None:
     inputs = [{"name": f"item {n}"} for n in range(60)]
@@ -57,8 +57,8 @@ def test_a_long_batch_does_not_starve_another_visitors_single_task(  # noqa: ANN
     client.post(f"/api/batches/{batch.json['data']['batch_id']}/cancel")
 
 
-def test_priority_only_lowers_the_visitors_own_tasks(client) -> None:  # noqa: ANN001
-    def create(priority: int):  # noqa: ANN202
+def test_priority_only_lowers_the_visitors_own_tasks(client) -> None:
+    def create(priority: int):
         body = {"task_type": "test_sleep", "priority": priority, "options": {"seconds": 0}}
         return client.post("/api/tasks/create", json=body)
 
@@ -68,7 +68,7 @@ def test_priority_only_lowers_the_visitors_own_tasks(client) -> None:  # noqa: A
     assert create(-5).status_code == 201
 
 
-def test_unfinished_and_stored_tasks_per_visitor_are_capped(app_config) -> None:  # noqa: ANN001
+def test_unfinished_and_stored_tasks_per_visitor_are_capped(app_config) -> None:
     from mediacraft import create_app
 
     app_config.update(max_unfinished_per_user=3, max_stored_tasks_per_user=5, run_queue=False)
@@ -92,11 +92,11 @@ def test_unfinished_and_stored_tasks_per_visitor_are_capped(app_config) -> None:
     app.extensions["mediacraft"].storage.close()
 
 
-def _user(client) -> str:  # noqa: ANN001
+def _user(client) -> str:
     return client.get("/api/user/info").json["data"]["user_id"]
 
 
-def test_abandoned_unfinished_tasks_expire_with_their_files(client, app, tmp_path) -> None:  # noqa: ANN001
+def test_abandoned_unfinished_tasks_expire_with_their_files(client, app, tmp_path) -> None:
     ext = app.extensions["mediacraft"]
     clip = make_video(tmp_path / "clip.mp4", seconds=1, audio=False)
     abandoned = client.post("/api/tasks/create", json={"task_type": "watermark_removal"})
@@ -118,7 +118,7 @@ def test_abandoned_unfinished_tasks_expire_with_their_files(client, app, tmp_pat
 
 
 # --- every task ends ------------------------------------------------------------------
-def test_a_task_running_past_its_time_limit_fails_with_the_limit(app_config) -> None:  # noqa: ANN001
+def test_a_task_running_past_its_time_limit_fails_with_the_limit(app_config) -> None:
     from mediacraft import create_app
 
     app_config.update(max_task_seconds=1)

@@ -25,7 +25,7 @@ ANSWER_BOUND = 2.0  # seconds: generous for a loaded machine, far below "blocked
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def server(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("streams") / "data"
     with AppServer(data, workers=1, gunicorn_threads=THREADS) as running:
         yield running
@@ -76,7 +76,7 @@ def _close(responses: list[requests.Response], sessions: list[requests.Session])
 
 
 @pytest.mark.parametrize("visitors", [1, 20])
-def test_more_streams_than_threads_leave_the_api_answering(server, visitors: int) -> None:  # noqa: ANN001
+def test_more_streams_than_threads_leave_the_api_answering(server, visitors: int) -> None:
     no_stream_open(server)
     other, task_id = _bystander(server)
     sessions = [requests.Session() for _ in range(visitors)]
@@ -98,7 +98,7 @@ def test_more_streams_than_threads_leave_the_api_answering(server, visitors: int
     no_stream_open(server)  # the slots come back once the clients have gone
 
 
-def test_a_refused_stream_answers_429_in_the_envelope(server) -> None:  # noqa: ANN001
+def test_a_refused_stream_answers_429_in_the_envelope(server) -> None:
     no_stream_open(server)
     session = requests.Session()
     held = [open_stream(session, server.url) for _ in range(2)]
@@ -112,7 +112,7 @@ def test_a_refused_stream_answers_429_in_the_envelope(server) -> None:  # noqa: 
 
 
 # --- the visitor's one stream (in-process) ----------------------------------------------
-def read_events(response, until, limit: float = 20.0) -> list[tuple[str, dict]]:  # noqa: ANN001
+def read_events(response, until, limit: float = 20.0) -> list[tuple[str, dict]]:
     events: list[tuple[str, dict]] = []
     deadline = time.monotonic() + limit
     for chunk in response.response:
@@ -125,8 +125,8 @@ def read_events(response, until, limit: float = 20.0) -> list[tuple[str, dict]]:
     return events
 
 
-def test_one_stream_follows_all_the_visitors_tasks_and_no_one_elses(client, other_client) -> None:  # noqa: ANN001
-    def create(who, seconds: float) -> str:  # noqa: ANN001
+def test_one_stream_follows_all_the_visitors_tasks_and_no_one_elses(client, other_client) -> None:
+    def create(who, seconds: float) -> str:
         body = {"task_type": "test_sleep", "options": {"seconds": seconds}}
         return who.post("/api/tasks/create", json=body).json["data"]["task_id"]
 

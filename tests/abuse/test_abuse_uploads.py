@@ -46,13 +46,13 @@ def _ffmpeg(*args: object) -> None:
     subprocess.run(cmd, check=True, timeout=120)
 
 
-def new_task(client, task_type: str = "video_merge") -> str:  # noqa: ANN001
+def new_task(client, task_type: str = "video_merge") -> str:
     answer = client.post("/api/tasks/create", json={"task_type": task_type})
     assert answer.status_code == 201, answer.json
     return answer.json["data"]["task_id"]
 
 
-def upload_dir(app, task) -> Path:  # noqa: ANN001
+def upload_dir(app, task) -> Path:
     return TaskPaths.of(app.extensions["mediacraft"].config.data_dir, task).upload_dir
 
 
@@ -84,7 +84,7 @@ class Gate(io.RawIOBase):
     def tell(self) -> int:
         return self.pos
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001
+    def readinto(self, buffer) -> int:
         if self.pos >= 64 * 1024 and not self.open.is_set():
             self.waiting.set()
             self.open.wait(30)
@@ -94,7 +94,7 @@ class Gate(io.RawIOBase):
         return len(chunk)
 
 
-def post_in_background(client, url: str, data: bytes, content_type: str):  # noqa: ANN001, ANN201
+def post_in_background(client, url: str, data: bytes, content_type: str):
     gate = Gate(data)
     result: dict = {}
 
@@ -111,7 +111,7 @@ def post_in_background(client, url: str, data: bytes, content_type: str):  # noq
 
 # --- the quota holds for uploads in flight ----------------------------------------------
 @contextmanager
-def one_upload_arriving(app_config: dict, clips: dict, **settings: object):  # noqa: ANN201
+def one_upload_arriving(app_config: dict, clips: dict, **settings: object):
     """An app where one visitor's first upload is still arriving; yields (client, second task)."""
     app_config.update(run_queue=False, **settings)
     app = create_app(app_config)
@@ -130,7 +130,7 @@ def one_upload_arriving(app_config: dict, clips: dict, **settings: object):  # n
     app.extensions["mediacraft"].storage.close()
 
 
-def test_concurrent_uploads_cannot_pass_the_quota_together(app_config, clips) -> None:  # noqa: ANN001
+def test_concurrent_uploads_cannot_pass_the_quota_together(app_config, clips) -> None:
     with one_upload_arriving(app_config, clips, user_quota_mb=1) as (client, second):
         data, kind = body_of(clips["clip1"], "b.mp4", pad=PAD)
         refused = client.post(
@@ -139,13 +139,13 @@ def test_concurrent_uploads_cannot_pass_the_quota_together(app_config, clips) ->
         assert_error(refused, 413, "storage quota of 1 MB is used up")
 
 
-def test_a_visitor_has_a_bounded_number_of_uploads_in_flight(app_config, clips) -> None:  # noqa: ANN001
+def test_a_visitor_has_a_bounded_number_of_uploads_in_flight(app_config, clips) -> None:
     with one_upload_arriving(app_config, clips, max_uploads_per_user=1) as (client, second):
         answer = multipart(client, f"/api/tasks/{second}/upload", [(clips["clip1"], "b.mp4")])
         assert_error(answer, 429, "1 uploads in progress")
 
 
-def test_a_chunked_upload_is_cut_off_at_the_remaining_quota(app_config, clips) -> None:  # noqa: ANN001
+def test_a_chunked_upload_is_cut_off_at_the_remaining_quota(app_config, clips) -> None:
     app_config.update(user_quota_mb=1, run_queue=False)
     app = create_app(app_config)
     client = app.test_client()
@@ -180,7 +180,7 @@ def slow_probe(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     probing = threading.Event()
     real = upload_module.probe_upload
 
-    def slow(path, budget):  # noqa: ANN001, ANN202
+    def slow(path, budget):
         probing.set()
         time.sleep(0.5)
         return real(path, budget)
@@ -189,7 +189,7 @@ def slow_probe(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     return probing
 
 
-def _upload_all(client, url: str, files: list[tuple[Path, str]]) -> list:  # noqa: ANN001
+def _upload_all(client, url: str, files: list[tuple[Path, str]]) -> list:
     answers: list = [None] * len(files)
 
     def send(index: int) -> None:
@@ -203,7 +203,7 @@ def _upload_all(client, url: str, files: list[tuple[Path, str]]) -> list:  # noq
     return answers
 
 
-def test_two_concurrent_uploads_to_one_merge_task_both_land_in_order(  # noqa: ANN001
+def test_two_concurrent_uploads_to_one_merge_task_both_land_in_order(
     client, app, clips, slow_probe
 ) -> None:
     task_id = new_task(client)
@@ -221,7 +221,7 @@ def test_two_concurrent_uploads_to_one_merge_task_both_land_in_order(  # noqa: A
     assert len(files_under(upload_dir(app, task))) == 2
 
 
-def test_config_racing_an_upload_is_409(client, app, clips, slow_probe) -> None:  # noqa: ANN001
+def test_config_racing_an_upload_is_409(client, app, clips, slow_probe) -> None:
     task_id = new_task(client)
     url = f"/api/tasks/{task_id}/upload"
     two = [(clips["clip0"], "a.mp4"), (clips["clip1"], "b.mp4")]
@@ -240,7 +240,7 @@ def test_config_racing_an_upload_is_409(client, app, clips, slow_probe) -> None:
     assert queued.status_code == 200 and len(queued.json["data"]["inputs"]) == 3
 
 
-def test_a_failed_upload_deletes_only_its_own_file(app_config, clips, slow_probe) -> None:  # noqa: ANN001
+def test_a_failed_upload_deletes_only_its_own_file(app_config, clips, slow_probe) -> None:
     app_config.update(max_clips=2, run_queue=False)
     app = create_app(app_config)
     client = app.test_client()
@@ -266,14 +266,14 @@ def test_a_failed_upload_deletes_only_its_own_file(app_config, clips, slow_probe
         ("many_streams", "the file has 17 streams; at most 16"),
     ],
 )
-def test_uploads_past_the_decoding_budget_are_refused(client, app, clips, clip, message) -> None:  # noqa: ANN001
+def test_uploads_past_the_decoding_budget_are_refused(client, app, clips, clip, message) -> None:
     task_id = new_task(client, "watermark_removal")
     answer = multipart(client, f"/api/tasks/{task_id}/upload", [(clips[clip], "x.mkv")])
     assert_error(answer, 400, message)
     assert files_under(app.extensions["mediacraft"].config.data_dir / "uploads") == []
 
 
-def test_an_implausible_frame_count_is_refused(app_config, clips) -> None:  # noqa: ANN001
+def test_an_implausible_frame_count_is_refused(app_config, clips) -> None:
     app_config.update(max_video_frames=100, run_queue=False)
     app = create_app(app_config)
     client = app.test_client()
@@ -284,14 +284,14 @@ def test_an_implausible_frame_count_is_refused(app_config, clips) -> None:  # no
 
 
 # --- frame extraction -----------------------------------------------------------------
-def _gop_task(client, clips) -> str:  # noqa: ANN001
+def _gop_task(client, clips) -> str:
     task_id = new_task(client, "watermark_removal")
     url = f"/api/tasks/{task_id}/upload"
     assert multipart(client, url, [(clips["long_gop"], "gop.mp4")]).status_code == 200
     return task_id
 
 
-def test_a_long_gop_files_last_frame_is_decoded_once(client, app, clips) -> None:  # noqa: ANN001
+def test_a_long_gop_files_last_frame_is_decoded_once(client, app, clips) -> None:
     frames = app.extensions["mediacraft"].frames
     task_id = _gop_task(client, clips)
     before = frames.decodes
@@ -301,7 +301,7 @@ def test_a_long_gop_files_last_frame_is_decoded_once(client, app, clips) -> None
     assert frames.decodes == before + 1  # the next four came from the cache
 
 
-def test_frame_requests_are_rate_limited_per_visitor(app_config, clips) -> None:  # noqa: ANN001
+def test_frame_requests_are_rate_limited_per_visitor(app_config, clips) -> None:
     app_config.update(frames_per_minute=3, run_queue=False)
     app = create_app(app_config)
     client, other = app.test_client(), app.test_client()
@@ -315,7 +315,7 @@ def test_frame_requests_are_rate_limited_per_visitor(app_config, clips) -> None:
     app.extensions["mediacraft"].storage.close()
 
 
-def test_frame_extraction_has_a_time_limit(app_config, clips) -> None:  # noqa: ANN001
+def test_frame_extraction_has_a_time_limit(app_config, clips) -> None:
     app_config.update(frame_seconds=0.001, run_queue=False)
     app = create_app(app_config)
     client = app.test_client()

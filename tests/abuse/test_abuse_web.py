@@ -13,7 +13,7 @@ import pytest
 
 from mediacraft import create_app
 from mediacraft.config import Config
-from mediacraft.hosts import trusted_hosts
+from mediacraft.web.hosts import trusted_hosts
 from tests.support.api import assert_error
 from tests.support.waiting import wait_for
 
@@ -27,7 +27,7 @@ def tree(root: Path) -> dict[str, str]:
     return found
 
 
-def settled_tree(app) -> dict[str, str]:  # noqa: ANN001
+def settled_tree(app) -> dict[str, str]:
     """The data directory once the queue's start-up pass has written the index."""
     data_dir = app.extensions["mediacraft"].config.data_dir
     index = data_dir / "index"
@@ -39,7 +39,7 @@ def settled_tree(app) -> dict[str, str]:  # noqa: ANN001
 
 
 # --- Host names (DNS rebinding) -----------------------------------------------------
-def test_rebinding_host_is_refused_before_anything_runs(client, app) -> None:  # noqa: ANN001
+def test_rebinding_host_is_refused_before_anything_runs(client, app) -> None:
     data_dir = app.extensions["mediacraft"].config.data_dir
     before = settled_tree(app)
     body = {"task_type": "test_sleep", "options": {"seconds": 0}}
@@ -54,27 +54,26 @@ def test_rebinding_host_is_refused_before_anything_runs(client, app) -> None:  #
 
 
 def test_trusted_hosts_default_to_the_bind_address_and_localhost() -> None:
-    config = Config()
-    assert trusted_hosts(config, {"MEDIACRAFT_BIND": "192.0.2.7:8000"}) == [
+    assert trusted_hosts(Config(bind="192.0.2.7:8000")) == [
         "localhost",
         "127.0.0.1",
         "192.0.2.7",
     ]
-    assert trusted_hosts(config, {"MEDIACRAFT_HOST": "media.lan"}) == [
+    assert trusted_hosts(Config(host="media.lan")) == [
         "localhost",
         "127.0.0.1",
         "media.lan",
     ]
-    assert trusted_hosts(config, {"MEDIACRAFT_BIND": "unix:/run/mc.sock"}) == [
+    assert trusted_hosts(Config(bind="unix:/run/mc.sock")) == [
         "localhost",
         "127.0.0.1",
     ]
     configured = Config(trusted_hosts=("media.example.org", ".example.net"))
-    assert trusted_hosts(configured, {}) == ["media.example.org", ".example.net"]
-    assert trusted_hosts(Config(trusted_hosts=("*",)), {}) is None
+    assert trusted_hosts(configured) == ["media.example.org", ".example.net"]
+    assert trusted_hosts(Config(trusted_hosts=("*",))) is None
 
 
-def test_configured_trusted_hosts_are_served_and_others_refused(app_config) -> None:  # noqa: ANN001
+def test_configured_trusted_hosts_are_served_and_others_refused(app_config) -> None:
     app_config.update(trusted_hosts=("media.example.org", ".example.net"), run_queue=False)
     client = create_app(app_config).test_client()
     for host in ("media.example.org", "cdn.example.net:443"):
@@ -84,7 +83,7 @@ def test_configured_trusted_hosts_are_served_and_others_refused(app_config) -> N
 
 
 # --- passers-by ---------------------------------------------------------------------
-def test_ten_thousand_cookieless_requests_leave_the_data_directory_as_it_was(app) -> None:  # noqa: ANN001
+def test_ten_thousand_cookieless_requests_leave_the_data_directory_as_it_was(app) -> None:
     ext = app.extensions["mediacraft"]
     before = settled_tree(app)
     client = app.test_client(use_cookies=False)
@@ -111,7 +110,7 @@ def test_ten_thousand_cookieless_requests_leave_the_data_directory_as_it_was(app
     assert ext.storage.list_user_ids() == []
 
 
-def test_user_info_reads_no_task_record(client, app, monkeypatch) -> None:  # noqa: ANN001
+def test_user_info_reads_no_task_record(client, app, monkeypatch) -> None:
     storage = app.extensions["mediacraft"].storage
     body = {"task_type": "test_sleep", "options": {"seconds": 0}}
     for _ in range(5):
@@ -126,7 +125,7 @@ def test_user_info_reads_no_task_record(client, app, monkeypatch) -> None:  # no
     assert info["task_stats"]["total"] == 5 and reads == []
 
 
-def test_lock_files_do_not_grow_with_records(client, app) -> None:  # noqa: ANN001
+def test_lock_files_do_not_grow_with_records(client, app) -> None:
     data_dir = app.extensions["mediacraft"].config.data_dir
     body = {"task_type": "test_sleep", "options": {"seconds": 0}}
     for _ in range(10):
@@ -139,7 +138,7 @@ def test_lock_files_do_not_grow_with_records(client, app) -> None:  # noqa: ANN0
 
 
 # --- bodies -------------------------------------------------------------------------
-def test_a_huge_json_body_is_413_before_it_is_read(client) -> None:  # noqa: ANN001
+def test_a_huge_json_body_is_413_before_it_is_read(client) -> None:
     huge = b'{"task_type": "test_sleep", "name": "' + b"x" * (3 * 1024 * 1024) + b'"}'
     answer = client.post("/api/tasks/create", data=huge, content_type="application/json")
     assert_error(answer, 413)
@@ -154,5 +153,5 @@ def test_a_huge_json_body_is_413_before_it_is_read(client) -> None:  # noqa: ANN
         ({"task_type": "video_merge", "url": "http://example.com/a.mp4"}, "takes an upload"),
     ],
 )
-def test_visitor_values_outside_the_server_ranges_are_400(client, body, message) -> None:  # noqa: ANN001
+def test_visitor_values_outside_the_server_ranges_are_400(client, body, message) -> None:
     assert_error(client.post("/api/tasks/create", json=body), 400, message)

@@ -41,18 +41,18 @@ def origin(hls_media: HlsMedia, long_playlist: Path):
         yield server
 
 
-def app_with(request, app_config: dict, **settings: object):  # noqa: ANN001, ANN201
+def app_with(request, app_config: dict, **settings: object):
     """The test client of an app whose Config has ``settings``."""
     app_config.update(settings)
     return request.getfixturevalue("client")
 
 
-def create(client, url: str, **options: object):  # noqa: ANN001, ANN201
+def create(client, url: str, **options: object):
     body = {"task_type": "download", "url": url, "options": {"retry_delay": 0.01, **options}}
     return client.post("/api/tasks/create", json=body)
 
 
-def ended(client, task_id: str) -> dict:  # noqa: ANN001
+def ended(client, task_id: str) -> dict:
     def probe() -> dict | None:
         task = client.get(f"/api/tasks/{task_id}/status").json["data"]
         return task if task["status"] in {"completed", "failed", "cancelled"} else None
@@ -60,7 +60,7 @@ def ended(client, task_id: str) -> dict:  # noqa: ANN001
     return wait_for(probe, timeout=60, what="the task to end")
 
 
-def task_dirs(app, task_id: str) -> tuple[Path, Path]:  # noqa: ANN001
+def task_dirs(app, task_id: str) -> tuple[Path, Path]:
     data = app.extensions["mediacraft"].config.data_dir
     record = app.extensions["mediacraft"].storage.get_task(task_id)
     return data / "work" / task_id, data / "results" / record.user_id / task_id
@@ -189,8 +189,8 @@ class _FullDisk:
         self.code = code
         self.opened = 0
 
-    def __call__(self, path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204
-        handle = open(path, mode, *args, **kwargs)  # noqa: SIM115 - wrapped and returned
+    def __call__(self, path, mode="r", *args, **kwargs):
+        handle = open(path, mode, *args, **kwargs)  # wrapped and returned
         if str(path).endswith(".part") and "w" in mode:
             self.opened += 1
             if self.opened > self.allow:
@@ -232,7 +232,7 @@ def test_a_read_only_result_directory_is_named_and_keeps_the_checkpoint(
     client = app_with(request, app_config)
     real_replace = os.replace
 
-    def read_only(src, dst, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def read_only(src, dst, *args, **kwargs):
         if str(dst).endswith("/index.mp4") or str(dst).endswith("/hi.mp4"):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
         return real_replace(src, dst, *args, **kwargs)

@@ -9,7 +9,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import stream_encode_multipart
 
 
-def multipart(client, url: str, files, form: dict | None = None):  # noqa: ANN001, ANN201
+def multipart(client, url: str, files, form: dict | None = None):
     """POST ``files`` [(bytes or path, file name)] as repeated ``file`` parts.
 
     The body is encoded in memory: the test client's own encoder spools large
@@ -33,7 +33,7 @@ def multipart(client, url: str, files, form: dict | None = None):  # noqa: ANN00
     )
 
 
-def assert_error(response, code: int, *fragments: str) -> str:  # noqa: ANN001
+def assert_error(response, code: int, *fragments: str) -> str:
     body = response.get_json()
     assert response.status_code == code, body
     assert body["success"] is False and body["code"] == code
@@ -47,7 +47,7 @@ def files_under(directory: Path) -> list[Path]:
     return [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
 
 
-def fetch(client, url: str, **kwargs):  # noqa: ANN001, ANN003, ANN201
+def fetch(client, url: str, **kwargs):
     """GET a file answer and close it (send_file keeps the file open until closed)."""
     response = client.get(url, **kwargs)
     payload = response.get_data()

@@ -50,7 +50,7 @@ class WorkerProcess:
         return env
 
     def start(self) -> WorkerProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mediacraft.cli", "worker", "--threads", str(self.threads)],
             cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,

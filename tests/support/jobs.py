@@ -6,9 +6,9 @@ from pathlib import Path
 
 from mediacraft.config import Config
 from mediacraft.media import media_metadata, probe_upload
+from mediacraft.model import Task
 from mediacraft.processors import JobContext
 from mediacraft.progress import CancelToken, Progress
-from mediacraft.tasks import Task
 
 
 def uploaded_task(task_type: str, paths: list[Path]) -> Task:

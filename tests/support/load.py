@@ -29,8 +29,8 @@ from pathlib import Path
 
 import requests
 
+from mediacraft.model import TaskStatus
 from mediacraft.storage import FileStorage, StorageInterface
-from mediacraft.tasks import TaskStatus
 
 
 @dataclass

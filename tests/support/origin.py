@@ -128,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     timeout = 30
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
 
     def setup(self) -> None:
@@ -141,10 +141,10 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.origin._track(self.connection, add=False)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.server.origin._serve(self, head=True)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.server.origin._serve(self, head=False)
 
 

@@ -58,7 +58,7 @@ class AppServer:
         env = self.env()
         env["MEDIACRAFT_BIND"] = f"127.0.0.1:{self.port}"
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
-        log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the child
+        log = open(self.log_path, "wb")  # owned by the child
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"],
             cwd=ROOT,

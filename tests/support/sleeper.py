@@ -24,8 +24,8 @@ from typing import Any
 
 from mediacraft.config import Config
 from mediacraft.exceptions import MediaError, ValidationError
+from mediacraft.model import Task
 from mediacraft.processors import JobContext, Processor, register
-from mediacraft.tasks import Task
 
 
 @register

@@ -1,336 +1,342 @@
 /* My tasks: list, filters, pagination, live progress, actions. */
-(function () {
-  "use strict";
-  var MC = window.MC;
-  var T = MC.T;
-  var PER_PAGE = 20;
+import { MC } from "./common.js";
 
-  function $(id) {
-    return document.getElementById(id);
-  }
+const T = MC.T;
+const PER_PAGE = 20;
 
-  var params = new URLSearchParams(window.location.search);
-  var state = {
-    page: Math.max(1, parseInt(params.get("page") || "1", 10) || 1),
-    pages: 1,
-    tasks: [],
-    watcher: null,
-    highlight: params.get("created"),
-  };
-  var list = $("task-list");
-  var message = $("list-message");
+function $(id) {
+  return document.getElementById(id);
+}
 
-  function query() {
-    var q = new URLSearchParams();
-    var status = $("f-status").value;
-    var type = $("f-type").value;
-    var search = $("f-search").value.trim();
-    if (status) q.set("status", status);
-    if (type) q.set("type", type);
-    if (search) q.set("search", search);
-    return q;
-  }
+const params = new URLSearchParams(window.location.search);
+const state = {
+  page: Math.max(1, parseInt(params.get("page") || "1", 10) || 1),
+  pages: 1,
+  tasks: [],
+  watcher: null,
+  highlight: params.get("created"),
+};
+const list = $("task-list");
+const message = $("list-message");
 
-  function syncUrl() {
-    var q = query();
-    if (state.page > 1) q.set("page", String(state.page));
-    var text = q.toString();
-    if (history.replaceState) history.replaceState(null, "", "/tasks" + (text ? "?" + text : ""));
-  }
+function query() {
+  let q = new URLSearchParams();
+  const status = $("f-status").value;
+  const type = $("f-type").value;
+  const search = $("f-search").value.trim();
+  if (status) q.set("status", status);
+  if (type) q.set("type", type);
+  if (search) q.set("search", search);
+  return q;
+}
 
-  function load() {
-    var q = query();
-    q.set("page", String(state.page));
-    q.set("per_page", String(PER_PAGE));
-    list.setAttribute("aria-busy", "true");
-    return MC.api("GET", "/api/user/tasks?" + q.toString()).then(
-      function (data) {
-        list.setAttribute("aria-busy", "false");
-        state.pages = Math.max(1, data.pagination.pages);
-        if (state.page > state.pages && data.pagination.total > 0) {
-          state.page = state.pages;
-          return load();
-        }
-        render(data.tasks, data.pagination);
-      },
-      function (error) {
-        list.setAttribute("aria-busy", "false");
-        MC.showError(message, error);
+function syncUrl() {
+  let q = query();
+  if (state.page > 1) q.set("page", String(state.page));
+  const text = q.toString();
+  if (history.replaceState) history.replaceState(null, "", "/tasks" + (text ? "?" + text : ""));
+}
+
+/* Loads can overlap (an action's reload while another is on its way); only the
+   newest one renders, or an older answer could put back a state already left
+   (a "cancelled" list after the retry) and stop the live updates. */
+let loads = 0;
+
+function load() {
+  let q = query();
+  q.set("page", String(state.page));
+  q.set("per_page", String(PER_PAGE));
+  list.setAttribute("aria-busy", "true");
+  const mine = ++loads;
+  return MC.api("GET", "/api/user/tasks?" + q.toString()).then(
+    function (data) {
+      if (mine !== loads) return;
+      list.setAttribute("aria-busy", "false");
+      state.pages = Math.max(1, data.pagination.pages);
+      if (state.page > state.pages && data.pagination.total > 0) {
+        state.page = state.pages;
+        return load();
       }
-    );
-  }
-
-  function filtered() {
-    return !!($("f-status").value || $("f-type").value || $("f-search").value.trim());
-  }
-
-  function render(tasks, pagination) {
-    stopWatching();
-    state.tasks = tasks;
-    list.textContent = "";
-    tasks.forEach(function (task) {
-      list.appendChild(row(task));
-    });
-    var empty = $("empty");
-    empty.textContent = filtered() ? T.no_match : T.no_tasks;
-    empty.hidden = tasks.length > 0;
-    document.querySelector(".total").textContent = MC.fmt(T.total, { total: pagination.total });
-    $("page-info").textContent = MC.fmt(T.page_of, { page: pagination.page, pages: state.pages });
-    $("prev-page").disabled = state.page <= 1;
-    $("next-page").disabled = state.page >= state.pages;
-    $("select-all").checked = false;
-    updateBulk();
-    watchActive();
-  }
-
-  function row(task) {
-    var item = document.createElement("li");
-    item.className = "task-item";
-    item.dataset.taskId = task.task_id;
-    if (task.task_id === state.highlight) item.classList.add("highlight");
-
-    var check = document.createElement("input");
-    check.type = "checkbox";
-    check.className = "task-check";
-    check.value = task.task_id;
-    check.setAttribute("aria-label", MC.fmt(T.select_task, { name: task.name }));
-    check.addEventListener("change", updateBulk);
-
-    var head = document.createElement("div");
-    head.className = "task-head";
-    var link = document.createElement("a");
-    link.className = "task-name";
-    link.href = "/tasks/" + encodeURIComponent(task.task_id);
-    link.textContent = task.name || MC.label("type", task.task_type);
-    var badge = document.createElement("span");
-    badge.className = "badge";
-    head.appendChild(link);
-    head.appendChild(badge);
-
-    var meta = document.createElement("p");
-    meta.className = "task-meta";
-
-    var bar = document.createElement("progress");
-    bar.max = 100;
-    bar.setAttribute("aria-label", MC.fmt(T.progress_of, { name: task.name }));
-    var percent = document.createElement("span");
-    percent.className = "percent";
-    var progress = document.createElement("div");
-    progress.className = "task-progress";
-    progress.appendChild(bar);
-    progress.appendChild(percent);
-
-    var detail = document.createElement("p");
-    detail.className = "task-detail-line";
-
-    var actions = document.createElement("div");
-    actions.className = "actions";
-
-    var body = document.createElement("div");
-    body.className = "task-body";
-    body.appendChild(head);
-    body.appendChild(meta);
-    body.appendChild(progress);
-    body.appendChild(detail);
-    body.appendChild(actions);
-
-    item.appendChild(check);
-    item.appendChild(body);
-    update(item, task);
-    return item;
-  }
-
-  function button(text, className, onClick, label) {
-    var b = document.createElement("button");
-    b.type = "button";
-    b.className = "button small " + (className || "");
-    b.textContent = text;
-    if (label) b.setAttribute("aria-label", label);
-    b.addEventListener("click", onClick);
-    return b;
-  }
-
-  function detailLine(task) {
-    var d = task.progress_detail || {};
-    var parts = [];
-    var stage = MC.label("stage", task.stage);
-    if (task.status === "processing" && stage) parts.push(stage);
-    if (task.status === "queued" && task.queue_position) {
-      parts.push(T.queue_position + ": " + task.queue_position);
+      render(data.tasks, data.pagination);
+    },
+    function (error) {
+      if (mine !== loads) return;
+      list.setAttribute("aria-busy", "false");
+      MC.showError(message, error);
     }
-    if (task.status === "processing") {
-      if (d.speed) parts.push(T.speed + ": " + MC.formatBytes(d.speed) + "/s");
-      if (d.eta !== null && d.eta !== undefined) parts.push(T.eta + ": " + MC.formatDuration(d.eta));
-      if (d.segments_total) parts.push(T.segments + ": " + (d.segments_done || 0) + "/" + d.segments_total);
-    }
-    if (task.status === "completed" && task.result && task.result.size) {
-      parts.push(T.size + ": " + MC.formatBytes(task.result.size));
-    }
-    if (task.status === "failed") {
-      parts.push(MC.hintFor(task.error_message));
-    }
-    return parts.join(" · ");
-  }
+  );
+}
 
-  function update(item, task) {
-    var previous = item.dataset.status;
-    item.dataset.status = task.status;
-    var badge = item.querySelector(".badge");
-    badge.textContent = MC.label("status", task.status);
-    badge.dataset.status = task.status;
-    item.querySelector(".task-meta").textContent =
-      MC.label("type", task.task_type) + " · " + T.created_at + " " + MC.formatDate(task.created_at);
-    var bar = item.querySelector("progress");
-    var value = task.status === "completed" ? 100 : Number(task.progress) || 0;
-    bar.value = value;
-    item.querySelector(".percent").textContent = Math.floor(value) + "%";
-    item.querySelector(".task-detail-line").textContent = detailLine(task);
-    if (previous === task.status && item.dataset.rendered) return;
-    item.dataset.rendered = "1";
+function filtered() {
+  return !!($("f-status").value || $("f-type").value || $("f-search").value.trim());
+}
 
-    var actions = item.querySelector(".actions");
-    actions.textContent = "";
-    var name = task.name || "";
-    if (task.status === "completed" && task.download_url) {
-      var a = document.createElement("a");
-      a.className = "button small primary";
-      a.href = task.download_url;
-      a.setAttribute("download", "");
-      a.textContent = T.download;
-      actions.appendChild(a);
-    }
-    if (!MC.isTerminal(task.status)) {
-      actions.appendChild(button(T.cancel, "", function () {
-        act(task.task_id, "cancel");
-      }, T.cancel + " " + name));
-    }
-    if (task.status === "failed" || task.status === "cancelled") {
-      actions.appendChild(button(T.retry, "", function () {
-        act(task.task_id, "retry");
-      }, T.retry + " " + name));
-    }
-    if (task.status !== "processing") {
-      actions.appendChild(button(T.delete, "danger", function () {
-        if (window.confirm(T.confirm_delete)) act(task.task_id, "delete");
-      }, T.delete + " " + name));
-    }
-  }
-
-  function act(taskId, action) {
-    var request =
-      action === "delete"
-        ? MC.api("DELETE", "/api/tasks/" + encodeURIComponent(taskId))
-        : MC.api("POST", "/api/tasks/" + encodeURIComponent(taskId) + "/" + action);
-    request.then(
-      function () {
-        MC.showMessage(message, action === "delete" ? T.deleted : action === "cancel" ? T.cancelled : T.retried, "success");
-        load();
-      },
-      function (error) {
-        MC.showError(message, error);
-        load();
-      }
-    );
-  }
-
-  function updateBulk() {
-    var checked = list.querySelectorAll(".task-check:checked").length;
-    $("delete-selected").disabled = checked === 0;
-  }
-
-  $("select-all").addEventListener("change", function () {
-    var all = this.checked;
-    Array.prototype.forEach.call(list.querySelectorAll(".task-check"), function (c) {
-      c.checked = all;
-    });
-    updateBulk();
+function render(tasks, pagination) {
+  stopWatching();
+  state.tasks = tasks;
+  list.textContent = "";
+  tasks.forEach(function (task) {
+    list.appendChild(row(task));
   });
+  const empty = $("empty");
+  empty.textContent = filtered() ? T.no_match : T.no_tasks;
+  empty.hidden = tasks.length > 0;
+  document.querySelector(".total").textContent = MC.fmt(T.total, { total: pagination.total });
+  $("page-info").textContent = MC.fmt(T.page_of, { page: pagination.page, pages: state.pages });
+  $("prev-page").disabled = state.page <= 1;
+  $("next-page").disabled = state.page >= state.pages;
+  $("select-all").checked = false;
+  updateBulk();
+  watchActive();
+}
 
-  $("delete-selected").addEventListener("click", function () {
-    var ids = Array.prototype.map.call(list.querySelectorAll(".task-check:checked"), function (c) {
-      return c.value;
-    });
-    if (!ids.length || !window.confirm(T.confirm_delete_selected)) return;
-    var failed = null;
-    var deleted = 0;
-    var chain = Promise.resolve();
-    ids.forEach(function (id) {
-      chain = chain.then(function () {
-        return MC.api("DELETE", "/api/tasks/" + encodeURIComponent(id)).then(
-          function () {
-            deleted += 1;
-          },
-          function (error) {
-            failed = failed || error;
-          }
-        );
-      });
-    });
-    chain.then(function () {
-      if (failed) MC.showError(message, failed);
-      else MC.showMessage(message, MC.fmt(T.deleted_n, { count: deleted }), "success");
+function row(task) {
+  let item = document.createElement("li");
+  item.className = "task-item";
+  item.dataset.taskId = task.task_id;
+  if (task.task_id === state.highlight) item.classList.add("highlight");
+
+  const check = document.createElement("input");
+  check.type = "checkbox";
+  check.className = "task-check";
+  check.value = task.task_id;
+  check.setAttribute("aria-label", MC.fmt(T.select_task, { name: task.name }));
+  check.addEventListener("change", updateBulk);
+
+  const head = document.createElement("div");
+  head.className = "task-head";
+  const link = document.createElement("a");
+  link.className = "task-name";
+  link.href = "/tasks/" + encodeURIComponent(task.task_id);
+  link.textContent = task.name || MC.label("type", task.task_type);
+  let badge = document.createElement("span");
+  badge.className = "badge";
+  head.appendChild(link);
+  head.appendChild(badge);
+
+  const meta = document.createElement("p");
+  meta.className = "task-meta";
+
+  let bar = document.createElement("progress");
+  bar.max = 100;
+  bar.setAttribute("aria-label", MC.fmt(T.progress_of, { name: task.name }));
+  const percent = document.createElement("span");
+  percent.className = "percent";
+  const progress = document.createElement("div");
+  progress.className = "task-progress";
+  progress.appendChild(bar);
+  progress.appendChild(percent);
+
+  const detail = document.createElement("p");
+  detail.className = "task-detail-line";
+
+  let actions = document.createElement("div");
+  actions.className = "actions";
+
+  const body = document.createElement("div");
+  body.className = "task-body";
+  body.appendChild(head);
+  body.appendChild(meta);
+  body.appendChild(progress);
+  body.appendChild(detail);
+  body.appendChild(actions);
+
+  item.appendChild(check);
+  item.appendChild(body);
+  update(item, task);
+  return item;
+}
+
+function button(text, className, onClick, label) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "button small " + (className || "");
+  b.textContent = text;
+  if (label) b.setAttribute("aria-label", label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function detailLine(task) {
+  const d = task.progress_detail || {};
+  const parts = [];
+  const stage = MC.label("stage", task.stage);
+  if (task.status === "processing" && stage) parts.push(stage);
+  if (task.status === "queued" && task.queue_position) {
+    parts.push(T.queue_position + ": " + task.queue_position);
+  }
+  if (task.status === "processing") {
+    if (d.speed) parts.push(T.speed + ": " + MC.formatBytes(d.speed) + "/s");
+    if (d.eta !== null && d.eta !== undefined) parts.push(T.eta + ": " + MC.formatDuration(d.eta));
+    if (d.segments_total) parts.push(T.segments + ": " + (d.segments_done || 0) + "/" + d.segments_total);
+  }
+  if (task.status === "completed" && task.result && task.result.size) {
+    parts.push(T.size + ": " + MC.formatBytes(task.result.size));
+  }
+  if (task.status === "failed") {
+    parts.push(MC.hintFor(task));
+  }
+  return parts.join(" · ");
+}
+
+function update(item, task) {
+  const previous = item.dataset.status;
+  item.dataset.status = task.status;
+  let badge = item.querySelector(".badge");
+  badge.textContent = MC.label("status", task.status);
+  badge.dataset.status = task.status;
+  item.querySelector(".task-meta").textContent =
+    MC.label("type", task.task_type) + " · " + T.created_at + " " + MC.formatDate(task.created_at);
+  let bar = item.querySelector("progress");
+  const value = task.status === "completed" ? 100 : Number(task.progress) || 0;
+  bar.value = value;
+  item.querySelector(".percent").textContent = Math.floor(value) + "%";
+  item.querySelector(".task-detail-line").textContent = detailLine(task);
+  if (previous === task.status && item.dataset.rendered) return;
+  item.dataset.rendered = "1";
+
+  let actions = item.querySelector(".actions");
+  actions.textContent = "";
+  const name = task.name || "";
+  if (task.status === "completed" && task.download_url) {
+    const a = document.createElement("a");
+    a.className = "button small primary";
+    a.href = task.download_url;
+    a.setAttribute("download", "");
+    a.textContent = T.download;
+    actions.appendChild(a);
+  }
+  if (!MC.isTerminal(task.status)) {
+    actions.appendChild(button(T.cancel, "", function () {
+      act(task.task_id, "cancel");
+    }, T.cancel + " " + name));
+  }
+  if (task.status === "failed" || task.status === "cancelled") {
+    actions.appendChild(button(T.retry, "", function () {
+      act(task.task_id, "retry");
+    }, T.retry + " " + name));
+  }
+  if (task.status !== "processing") {
+    actions.appendChild(button(T.delete, "danger", function () {
+      if (window.confirm(T.confirm_delete)) act(task.task_id, "delete");
+    }, T.delete + " " + name));
+  }
+}
+
+function act(taskId, action) {
+  const request =
+    action === "delete"
+      ? MC.api("DELETE", "/api/tasks/" + encodeURIComponent(taskId))
+      : MC.api("POST", "/api/tasks/" + encodeURIComponent(taskId) + "/" + action);
+  request.then(
+    function () {
+      MC.showMessage(message, action === "delete" ? T.deleted : action === "cancel" ? T.cancelled : T.retried, "success");
       load();
+    },
+    function (error) {
+      MC.showError(message, error);
+      load();
+    }
+  );
+}
+
+function updateBulk() {
+  const checked = list.querySelectorAll(".task-check:checked").length;
+  $("delete-selected").disabled = checked === 0;
+}
+
+$("select-all").addEventListener("change", function () {
+  const all = this.checked;
+  Array.prototype.forEach.call(list.querySelectorAll(".task-check"), function (c) {
+    c.checked = all;
+  });
+  updateBulk();
+});
+
+$("delete-selected").addEventListener("click", function () {
+  const ids = Array.prototype.map.call(list.querySelectorAll(".task-check:checked"), function (c) {
+    return c.value;
+  });
+  if (!ids.length || !window.confirm(T.confirm_delete_selected)) return;
+  let failed = null;
+  let deleted = 0;
+  let chain = Promise.resolve();
+  ids.forEach(function (id) {
+    chain = chain.then(function () {
+      return MC.api("DELETE", "/api/tasks/" + encodeURIComponent(id)).then(
+        function () {
+          deleted += 1;
+        },
+        function (error) {
+          failed = failed || error;
+        }
+      );
     });
   });
+  chain.then(function () {
+    if (failed) MC.showError(message, failed);
+    else MC.showMessage(message, MC.fmt(T.deleted_n, { count: deleted }), "success");
+    load();
+  });
+});
 
-  /* --- live progress: SSE for a few tasks, polling the page for the others ---------- */
-  function stopWatching() {
-    if (state.watcher) state.watcher.stop();
-    state.watcher = null;
-  }
+/* --- live progress: SSE for a few tasks, polling the page for the others ---------- */
+function stopWatching() {
+  if (state.watcher) state.watcher.stop();
+  state.watcher = null;
+}
 
-  function itemFor(id) {
-    return list.querySelector('[data-task-id="' + id + '"]');
-  }
+function itemFor(id) {
+  return list.querySelector('[data-task-id="' + id + '"]');
+}
 
-  /* One event stream for every running or waiting task of the page (the server
-     refuses a second one per visitor past its cap; MC.watchTasks then polls). */
-  function watchActive() {
-    var active = state.tasks.filter(function (t) {
-      return !MC.isTerminal(t.status) && t.status !== "created" && t.status !== "uploaded";
-    });
-    if (!active.length) return;
-    state.watcher = MC.watchTasks(
-      active.map(function (t) {
-        return t.task_id;
-      }),
-      function (fresh) {
-        var item = itemFor(fresh.task_id);
-        if (item) update(item, fresh);
-      },
-      { onGone: load }
-    );
-  }
+/* One event stream for every running or waiting task of the page (the server
+   refuses a second one per visitor past its cap; MC.watchTasks then polls). */
+function watchActive() {
+  const active = state.tasks.filter(function (t) {
+    return !MC.isTerminal(t.status) && t.status !== "created" && t.status !== "uploaded";
+  });
+  if (!active.length) return;
+  state.watcher = MC.watchTasks(
+    active.map(function (t) {
+      return t.task_id;
+    }),
+    function (fresh) {
+      let item = itemFor(fresh.task_id);
+      if (item) update(item, fresh);
+    },
+    { onGone: load }
+  );
+}
 
-  /* --- filters and pages ------------------------------------------------------------ */
-  $("filters").addEventListener("submit", function (event) {
-    event.preventDefault();
+/* --- filters and pages ------------------------------------------------------------ */
+$("filters").addEventListener("submit", function (event) {
+  event.preventDefault();
+  state.page = 1;
+  syncUrl();
+  load();
+});
+["f-status", "f-type"].forEach(function (id) {
+  $(id).addEventListener("change", function () {
     state.page = 1;
     syncUrl();
     load();
   });
-  ["f-status", "f-type"].forEach(function (id) {
-    $(id).addEventListener("change", function () {
-      state.page = 1;
-      syncUrl();
-      load();
-    });
-  });
-  $("prev-page").addEventListener("click", function () {
-    if (state.page > 1) {
-      state.page -= 1;
-      syncUrl();
-      load();
-    }
-  });
-  $("next-page").addEventListener("click", function () {
-    if (state.page < state.pages) {
-      state.page += 1;
-      syncUrl();
-      load();
-    }
-  });
-  window.addEventListener("pagehide", stopWatching);
+});
+$("prev-page").addEventListener("click", function () {
+  if (state.page > 1) {
+    state.page -= 1;
+    syncUrl();
+    load();
+  }
+});
+$("next-page").addEventListener("click", function () {
+  if (state.page < state.pages) {
+    state.page += 1;
+    syncUrl();
+    load();
+  }
+});
+window.addEventListener("pagehide", stopWatching);
 
-  load();
-})();
+load();

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from .diskspace import MiB, free_bytes, problem
+from ..diskspace import MiB, free_bytes, problem
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-def healthz():  # noqa: ANN201
+def healthz():
     ext = current_app.extensions["mediacraft"]
     checks: dict[str, object] = {}
     reasons: list[str] = []

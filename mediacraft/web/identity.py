@@ -17,8 +17,8 @@ import time
 from flask import Flask, Response, current_app, g, request
 from itsdangerous import BadSignature, Signer
 
-from .exceptions import NotFound
-from .tasks import User, is_uuid, new_id, utcnow
+from ..exceptions import NotFound
+from ..model import User, is_uuid, new_id, utcnow
 
 COOKIE_NAME = "mc_uid"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookie lifetime near 400 days
@@ -78,7 +78,7 @@ class Identity:
                 self._touched.clear()
             self._touched[user_id] = time.monotonic()
 
-    def _touch(self, storage, user_id: str) -> None:  # noqa: ANN001 - StorageInterface
+    def _touch(self, storage, user_id: str) -> None:  # StorageInterface
         def refresh(user: User) -> None:
             user.last_accessed = utcnow()
 

@@ -16,11 +16,9 @@ by a name, or list ``*``.
 from __future__ import annotations
 
 import logging
-import os
 import socket
-from collections.abc import Mapping
 
-from .config import Config
+from ..config import Config
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +26,8 @@ LOCAL_NAMES = ("localhost", "127.0.0.1")
 WILDCARDS = {"", "0.0.0.0", "::", "[::]", "*"}
 
 
-def bind_hosts(environ: Mapping[str, str]) -> list[str]:
-    """The host part of each address the server listens on (``unix:`` sockets have none)."""
-    raw = environ.get("MEDIACRAFT_BIND") or environ.get("MEDIACRAFT_HOST") or ""
+def bind_hosts(raw: str) -> list[str]:
+    """The host part of each address in ``raw`` (``unix:`` sockets have none)."""
     hosts = []
     for address in raw.replace(",", " ").split():
         if address.startswith(("unix:", "fd://")):
@@ -45,13 +42,12 @@ def bind_hosts(environ: Mapping[str, str]) -> list[str]:
     return hosts
 
 
-def trusted_hosts(config: Config, environ: Mapping[str, str] | None = None) -> list[str] | None:
+def trusted_hosts(config: Config) -> list[str] | None:
     """The names to trust, or None for any (``*``)."""
-    environ = os.environ if environ is None else environ
     if config.trusted_hosts:
         return None if "*" in config.trusted_hosts else list(config.trusted_hosts)
     names = list(LOCAL_NAMES)
-    for host in bind_hosts(environ):
+    for host in bind_hosts(f"{config.bind},{config.host}"):
         if host in WILDCARDS:
             names += _machine_names()
             log.warning(

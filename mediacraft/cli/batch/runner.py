@@ -9,7 +9,6 @@ an atomically written checkpoint (``<output>/.mediacraft-batch.json``) that
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -20,13 +19,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json_atomic
-from ..download import DownloadLimits, DownloadOptions, download
-from ..exceptions import Cancelled, Interrupted, MediaCraftError, ValidationError
-from ..progress import CancelToken, Progress
-from ..tasks import utcnow
+from ...atomic import write_json_atomic
+from ...download import DownloadLimits, DownloadOptions, download
+from ...exceptions import Cancelled, Interrupted, MediaCraftError, ValidationError
+from ...model import utcnow
+from ...progress import CancelToken, Progress
 from .display import Display
 from .inputs import Item
+from .options import BatchOptions
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,17 @@ class CheckpointError(Exception):
 class Batch:
     """Runs the pending items, keeps the checkpoint and the progress file."""
 
-    def __init__(self, items: list[Item], args: argparse.Namespace, output_dir: Path) -> None:
+    def __init__(
+        self,
+        items: list[Item],
+        options: BatchOptions,
+        output_dir: Path,
+        download_options: DownloadOptions,
+        allowed: tuple[str, ...] = (),
+        limits: DownloadLimits | None = None,
+    ) -> None:
         self.items = items
-        self.args = args
+        self.options = options
         self.output_dir = output_dir
         self.checkpoint_path = output_dir / CHECKPOINT_NAME
         self.work_root = output_dir / WORK_DIR_NAME
@@ -54,10 +62,9 @@ class Batch:
         self.started_at = utcnow()
         self.started = time.monotonic()
         self.stopping = threading.Event()
-        self.options: DownloadOptions | None = None
-        self.regions: list[list[int]] = []
-        self.allowed: tuple[str, ...] = ()
-        self.limits: DownloadLimits | None = None  # the server's caps, from the environment
+        self.download_options = download_options
+        self.allowed = allowed  # networks exempt from the private-address guard
+        self.limits = limits  # the server's caps, from the environment
         self.finished_at: str | None = None
 
     # -- persistence ------------------------------------------------------------------------
@@ -147,9 +154,9 @@ class Batch:
         return round(elapsed * (100.0 - percent) / percent, 1)
 
     def write_progress(self) -> None:
-        if self.args.progress_file is not None:
+        if self.options.progress_file is not None:
             with self.write_lock:
-                write_json_atomic(self.args.progress_file, self.snapshot(), durable=False)
+                write_json_atomic(self.options.progress_file, self.snapshot(), durable=False)
 
     # -- running ----------------------------------------------------------------------------
     def run(self, display: Display) -> None:
@@ -159,7 +166,7 @@ class Batch:
         monitor = threading.Thread(target=self._monitor, args=(display,), name="batch-monitor")
         monitor.start()
         try:
-            with ThreadPoolExecutor(self.args.parallel, thread_name_prefix="batch") as pool:
+            with ThreadPoolExecutor(self.options.parallel, thread_name_prefix="batch") as pool:
                 futures: set[Future[None]] = {
                     pool.submit(self._run_item, item, display) for item in pending
                 }
@@ -194,7 +201,7 @@ class Batch:
         """Refresh the display and the progress file; enforce ``--timeout``."""
         last_file = 0.0
         while not self.stopping.wait(0.2):
-            timeout = self.args.timeout
+            timeout = self.options.timeout
             now = time.monotonic()
             if timeout:
                 with self.lock:
@@ -214,7 +221,7 @@ class Batch:
     def _run_item(self, item: Item, display: Display) -> None:
         if self.stopping.is_set():
             return
-        attempts_allowed = 1 + max(0, self.args.max_retries)
+        attempts_allowed = 1 + max(0, self.options.max_retries)
         begin = time.monotonic()
         while True:
             token = CancelToken()
@@ -235,7 +242,7 @@ class Batch:
             except (MediaCraftError, OSError, ValueError) as exc:
                 message = _one_line(exc)
                 if isinstance(exc, Cancelled) and item.timed_out:
-                    message = f"timed out after {self.args.timeout:g} s"
+                    message = f"timed out after {self.options.timeout:g} s"
                 retry = item.attempts < attempts_allowed and not self.stopping.is_set()
                 with self.lock:
                     item.error = message
@@ -245,7 +252,7 @@ class Batch:
                     if self.stopping.wait(min(5.0, 0.5 * item.attempts)):
                         break
                     continue
-            except Exception as exc:  # noqa: BLE001 - one item's bug must not stop the batch
+            except Exception as exc:  # one item's bug must not stop the batch
                 log.exception("item %s failed unexpectedly", item.index)
                 with self.lock:
                     item.status, item.error = "failed", f"unexpected error: {_one_line(exc)}"
@@ -276,7 +283,7 @@ class Batch:
             result = download(
                 item.source,
                 item.output,
-                self.options,
+                self.download_options,
                 work_dir=work_dir,
                 progress=hook,
                 cancel=token,
@@ -290,14 +297,15 @@ class Batch:
             if not source.is_file():
                 raise ValidationError(f"no such file: {source}")
             if item.task == "watermark_removal":
-                from ..processors.watermark import remove_watermark
+                from ...processors.watermark import remove_watermark
 
+                regions = [list(r) for r in self.options.regions]
                 info = remove_watermark(
-                    source, item.output, self.regions, progress=hook, cancel=token,
-                    timeout=self.args.timeout,
+                    source, item.output, regions, progress=hook, cancel=token,
+                    timeout=self.options.timeout,
                 )  # fmt: skip
             else:
-                info = remux_file(source, item.output, hook, token, self.args.timeout)
+                info = remux_file(source, item.output, hook, token, self.options.timeout)
             size, duration = item.output.stat().st_size, info.duration
         with self.lock:
             item.size = size
@@ -332,17 +340,16 @@ def remux_file(
     timeout: float | None,
 ) -> Any:
     """Stream-copy a local video into an MP4 (faststart); returns the result's MediaInfo."""
-    from ..media import atomic_output, probe, run_ffmpeg
-    from ..media.codecs import MP4_VIDEO_COPY, audio_args_for_mp4
+    from ...media import atomic_output, mp4_args, probe, run_ffmpeg
+    from ...media.codecs import MP4_VIDEO_COPY, audio_args_for_mp4
 
     info = probe(source)
     video = ["-c:v", "copy"] if info.video_codec in MP4_VIDEO_COPY else ["-c:v", "libx264"]
     with atomic_output(output) as tmp:
         run_ffmpeg(
             ["-y", "-protocol_whitelist", "file", "-i", os.path.abspath(source),
-             "-map", "0:v:0", "-map", "0:a:0?", "-map_metadata", "0", *video,
-             *audio_args_for_mp4(info.audio_codec), "-movflags", "+faststart",
-             "-f", "mp4", str(tmp)],
+             "-map", "0:v:0", "-map", "0:a:0?", *video,
+             *audio_args_for_mp4(info.audio_codec), *mp4_args(), str(tmp)],
             progress, cancel, duration=info.duration, timeout=timeout, stage="remuxing",
         )  # fmt: skip
     return probe(output)

@@ -70,7 +70,7 @@ def is_uuid(value: str) -> bool:
 
 @dataclass
 class Task:
-    """A task record (seed 002 §3.2.3 plus SPEC F2's fields)."""
+    """A task record: what was asked, its state and progress, and its outcome."""
 
     task_id: str
     user_id: str
@@ -98,6 +98,7 @@ class Task:
     output_file_path: str | None = None
     result: dict[str, Any] | None = None
     error_message: str | None = None
+    error_reason: str | None = None  # the failure's stable reason (exceptions.REASONS)
     worker: dict[str, Any] | None = None  # {"id", "pid", "host", "heartbeat_at"} while processing
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -134,7 +135,7 @@ class Task:
             self.worker = None
         elif new is TaskStatus.PROCESSING:
             self.started_at = now
-            self.error_message = None
+            self.error_message = self.error_reason = None
         elif new.is_terminal:
             self.completed_at = now
             self.worker = None
@@ -157,7 +158,7 @@ PRIVATE_METADATA = ("upload_lease", "cancelled_run")
 
 @dataclass
 class User:
-    """A visitor (seed 002 §3.1.2).
+    """A visitor, known by the signed cookie; no account, no sign-up.
 
     ``tasks`` is the per-user index of task ids (creation order) and
     ``task_states`` their statuses, so a visitor's counts and live view need

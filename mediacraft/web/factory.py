@@ -5,19 +5,26 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from .config import Config
-from .events import StreamLimiter
-from .frameservice import FrameService
-from .queue import TaskQueue
-from .service import TaskService
-from .storage import StorageInterface, open_storage
+from .. import api
+from ..config import Config
+from ..download import politeness
+from ..events import StreamLimiter
+from ..frameservice import FrameService
+from ..logs import configure_logging
+from ..processors import load_processors
+from ..queue import TaskQueue
+from ..service import TaskService
+from ..storage import StorageInterface, open_storage
+from . import health, i18n, identity, pages, security
+from .hosts import trusted_hosts
+from .request import MediaCraftRequest
+from .resources import PACKAGE_DIR, resource_dir
+from .secret_key import load_or_create_secret
 
-ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
 
 
@@ -35,13 +42,6 @@ class MediaCraft:
 
 def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     """Build the app. ``test_config`` is a Config or overrides of its fields."""
-    from . import api, health, identity, security
-    from .hosts import trusted_hosts
-    from .httprequest import MediaCraftRequest
-    from .logs import configure_logging
-    from .processors import load_processors
-    from .secrets import load_or_create_secret
-
     if isinstance(test_config, Config):
         config = test_config
     else:
@@ -50,11 +50,12 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     config = replace(config, data_dir=config.data_dir.resolve())
     configure_logging(config.log_level, config.log_format, config.node)
     load_processors(config.plugins)
+    politeness.configure(config.per_host_connections)  # shared by the process's downloads
 
     app = Flask(
         __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(Path(__file__).parent / "static"),
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(PACKAGE_DIR / "static"),
     )
     app.request_class = MediaCraftRequest
     app.secret_key = load_or_create_secret(config.data_dir, config.secret_key)
@@ -78,30 +79,17 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     identity.Identity(app)
     api.init_app(app)
     app.register_blueprint(health.bp)
+    i18n.init_app(app, config.data_dir)
+    pages.init_app(app)
     if config.metrics:
-        from . import metrics
+        from .. import metrics
 
         metrics.init_app(app, config)
-    _register_optional(app)
 
     if queue is not None:
         queue.start()
         _stop_queue_at_exit(queue)
     return app
-
-
-def _register_optional(app: Flask) -> None:
-    """Blueprints and extensions that live in their own modules (pages, i18n)."""
-    import importlib
-
-    for name in ("i18n", "web"):
-        try:
-            module = importlib.import_module(f"mediacraft.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mediacraft.{name}":
-                raise
-            continue
-        module.init_app(app)
 
 
 def _stop_queue_at_exit(queue: TaskQueue) -> None:

@@ -4,16 +4,17 @@ The language comes from ``?lang=`` (remembered in a ``lang`` cookie), then that
 cookie, then ``Accept-Language``; English otherwise. Catalogs live in the
 top-level ``translations/`` directory (``translations/zh/LC_MESSAGES``).
 
-Compiled catalogs: ``messages.mo`` is committed next to its ``messages.po``,
-and :func:`compile_catalogs` also recompiles at start-up any ``.mo`` that is
-missing or older than its ``.po`` (written atomically, so several gunicorn
-workers may do it at once). A fresh checkout therefore always has them.
+Compiled catalogs: the repository holds only the ``.po`` sources. The wheel
+carries them compiled (``hatch_build.py``); in a checkout,
+:func:`catalog_dir` compiles them at start-up into ``<data dir>/cache/
+translations`` when missing or older than their ``.po`` (written atomically,
+so several gunicorn workers may do it at once). The running app never writes
+into its source or install tree.
 
 Updating the translations (see ``translations/README.md``)::
 
     flask --app app translate update    # pybabel extract + update
-    # edit translations/zh/LC_MESSAGES/messages.po
-    flask --app app translate compile   # pybabel compile
+    # edit translations/zh/LC_MESSAGES/messages.po (the app compiles it when it starts)
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ from flask import Flask, g, request
 from flask.wrappers import Response
 from flask_babel import Babel, get_locale
 
+from .resources import CHECKOUT_DIR, resource_dir
+
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
-TRANSLATIONS_DIR = ROOT / "translations"
+ROOT = CHECKOUT_DIR
+TRANSLATIONS_DIR = resource_dir("translations")
+CACHE_SUBDIR = Path("cache") / "translations"
 BABEL_CFG = ROOT / "babel.cfg"
 POT_FILE = ROOT / "messages.pot"
 
@@ -94,20 +98,36 @@ def _remember_lang(response: Response) -> Response:
     return response
 
 
-def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
-    """Compile every ``messages.po`` whose ``.mo`` is missing or older; returns those written."""
+def catalog_dir(data_dir: Path, source: Path = TRANSLATIONS_DIR) -> Path:
+    """The directory flask-babel reads compiled catalogs from.
+
+    Installed from a wheel, ``source`` holds compiled catalogs only and is
+    used as it is. In a checkout it holds the ``.po`` sources, compiled into
+    the data directory's cache (a read-only cache keeps the catalogs it has).
+    """
+    if not any(source.glob("*/LC_MESSAGES/messages.po")):
+        return source
+    cache = data_dir / CACHE_SUBDIR
+    compile_catalogs(source, cache)
+    return cache
+
+
+def compile_catalogs(source: Path, target: Path) -> list[Path]:
+    """Compile each ``source/<lang>/LC_MESSAGES/messages.po`` into the same place under
+    ``target`` when that ``.mo`` is missing or older; returns the ones written."""
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
     written = []
-    for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
-        mo = po.with_suffix(".mo")
+    for po in sorted(source.glob("*/LC_MESSAGES/messages.po")):
+        mo = target / po.relative_to(source).with_suffix(".mo")
         if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
             continue
         with po.open("rb") as fh:
             catalog = read_po(fh, locale=po.parent.parent.name)
         try:
-            fd, tmp = tempfile.mkstemp(dir=po.parent, prefix=".messages-", suffix=".mo")
+            mo.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=mo.parent, prefix=".messages-", suffix=".mo")
             try:
                 os.chmod(tmp, 0o644)  # mkstemp makes it private; a catalog is not
                 with os.fdopen(fd, "wb") as out:
@@ -116,17 +136,16 @@ def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-        except OSError as exc:  # a read-only install: keep whatever .mo there is
-            log.warning("could not compile %s: %s", po, exc)
+        except OSError as exc:
+            log.warning("could not compile %s into %s: %s", po, mo, exc)
             continue
         written.append(mo)
     return written
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, data_dir: Path) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
-    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
-    compile_catalogs()
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(catalog_dir(data_dir))
     babel.init_app(app, locale_selector=select_locale)
     app.after_request(_remember_lang)
 
@@ -143,7 +162,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(translate)
 
 
-# --- flask translate init|update|compile (as microblog) ------------------------------------
+# --- flask translate init|update (as microblog) ------------------------------------
 def _pybabel(*args: str) -> None:
     command = [sys.executable, "-m", "babel.messages.frontend", *args]
     if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
@@ -181,8 +200,3 @@ def update() -> None:
     finally:
         POT_FILE.unlink(missing_ok=True)
 
-
-@translate.command(name="compile")
-def compile_command() -> None:
-    """Compile every language's catalog (messages.mo)."""
-    _pybabel("compile", "-d", str(TRANSLATIONS_DIR))

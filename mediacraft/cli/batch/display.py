@@ -7,7 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from ..humanize import human_bytes, human_eta
+from ...humanize import human_bytes, human_eta
 from .inputs import Item
 
 if TYPE_CHECKING:

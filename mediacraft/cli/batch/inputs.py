@@ -9,7 +9,6 @@ and output name and marks duplicates.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import io
@@ -19,8 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..processors.download import result_file_name
-from ..progress import CancelToken
+from ...processors.download import result_file_name
+from ...progress import CancelToken
+from .options import BatchOptions
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".flv", ".wmv", ".mpg"}
@@ -144,15 +144,15 @@ def _add_source(
     items.append(Item(len(items) + 1, str(path), origin, "file", name=name))
 
 
-def collect_inputs(args: argparse.Namespace) -> list[Item]:
+def collect_inputs(options: BatchOptions) -> list[Item]:
     """Every input in order; unreadable lists and bad lines become invalid items."""
     items: list[Item] = []
-    for path in args.url_list:
+    for path in options.url_list:
         _read_list(items, path, urls_only=True)
-    for path in args.file_list:
+    for path in options.file_list:
         _read_list(items, path, urls_only=False)
-    if args.input_dir is not None:
-        directory: Path = args.input_dir
+    if options.input_dir is not None:
+        directory: Path = options.input_dir
         try:
             entries = sorted(p for p in directory.iterdir() if p.is_file())
         except OSError as exc:
@@ -182,14 +182,14 @@ def _read_list(items: list[Item], path: Path, urls_only: bool) -> None:
         _add_source(items, source, name, origin, urls_only, path.parent)
 
 
-def plan(items: list[Item], args: argparse.Namespace, output_dir: Path) -> None:
+def plan(items: list[Item], options: BatchOptions, output_dir: Path) -> None:
     """Choose each item's task and output file; mark duplicates and impossible items."""
     seen: dict[str, Item] = {}
     used: set[str] = set()
     for item in items:
         if item.status != "pending":
             continue
-        item.task = args.task or ("download" if item.kind == "url" else "remux")
+        item.task = options.task or ("download" if item.kind == "url" else "remux")
         if item.kind == "url" and item.task != "download":
             item.status, item.error = "invalid", f"--task {item.task} needs a local video file"
             continue

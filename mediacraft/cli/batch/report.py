@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..humanize import human_bytes
-from ..tasks import utcnow
+from ...humanize import human_bytes
+from ...model import utcnow
 from .inputs import DONE_OK, Item
 
 if TYPE_CHECKING:
@@ -61,14 +60,14 @@ def summary_line(items: list[Item], elapsed: float) -> str:
     return f"{len(items)} inputs: {', '.join(parts) or 'nothing to do'} in {elapsed:.1f} s"
 
 
-def report_json(batch: Batch, args: argparse.Namespace, elapsed: float) -> dict[str, Any]:
+def report_json(batch: Batch, elapsed: float) -> dict[str, Any]:
     return {
         "started_at": batch.started_at,
         "finished_at": batch.finished_at or utcnow(),
         "elapsed": round(elapsed, 3),
         "output_dir": str(batch.output_dir),
-        "parallel": args.parallel,
-        "profile": args.profile,
+        "parallel": batch.options.parallel,
+        "profile": batch.options.profile,
         "counts": {k: v for k, v in batch.counts().items() if v},
         "succeeded": all(i.status in DONE_OK for i in batch.items),
         "items": [item.report() for item in batch.items],

@@ -1,4 +1,4 @@
-"""``mediacraft batch``: many downloads (or local post-processing jobs) in one run (SPEC F8).
+"""``mediacraft batch``: many downloads (or local post-processing jobs) in one run.
 
 Inputs come from ``--url-list`` (one URL a line), ``--file-list`` (plain lines
 or CSV with ``name,url`` columns; lines may be URLs or local video paths) or
@@ -27,32 +27,16 @@ import sys
 import time
 from pathlib import Path
 
-from ..atomic import write_json_atomic
-from ..batchrun import (
-    CHECKPOINT_NAME,
-    DONE_OK,
-    Batch,
-    CheckpointError,
-    Display,
-    Item,
-    collect_inputs,
-    mark_done,
-    plan,
-    print_plan,
-    report_json,
-    report_table,
-    summary_line,
-)
-from ..config import Config
-from ..download import DownloadLimits, DownloadOptions, politeness
-from ..download.options import PROFILES
-from ..exceptions import ValidationError
-
-TASKS = ("download", "remux", "watermark_removal")
-
-
-class UsageError(Exception):
-    """Bad command line (exit code 2)."""
+from ...atomic import write_json_atomic
+from ...config import Config
+from ...download import DownloadLimits, DownloadOptions, politeness
+from ...download.options import PROFILES
+from ...exceptions import ValidationError
+from .display import Display
+from .inputs import DONE_OK, collect_inputs, plan
+from .options import TASKS, BatchOptions, UsageError
+from .report import print_plan, report_json, report_table, summary_line
+from .runner import CHECKPOINT_NAME, Batch, CheckpointError, mark_done
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -119,78 +103,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _parse_regions(values: list[str]) -> list[list[int]]:
-    regions = []
-    for value in values:
-        parts = value.replace(" ", "").split(",")
-        try:
-            numbers = [int(p) for p in parts]
-        except ValueError:
-            numbers = []
-        if len(numbers) != 4:
-            raise UsageError(f"--regions {value!r} must be four integers x,y,w,h")
-        regions.append(numbers)
-    return regions
-
-
-def _check_usage(args: argparse.Namespace) -> None:
-    if not (args.url_list or args.file_list or args.input_dir):
-        raise UsageError("give at least one of --url-list, --file-list or --input-dir")
-    if args.parallel < 1 or args.parallel > 64:
-        raise UsageError("--parallel must be from 1 to 64")
-    if args.max_retries < 0:
-        raise UsageError("--max-retries must be 0 or more")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
-    if args.per_host_connections is not None and args.per_host_connections < 1:
-        raise UsageError("--per-host-connections must be at least 1")
-    if args.task == "watermark_removal" and not args.regions:
-        raise UsageError("--task watermark_removal needs at least one --regions x,y,w,h")
-    if args.regions and args.task != "watermark_removal":
-        raise UsageError("--regions only applies to --task watermark_removal")
-    if args.input_dir is not None and args.task == "download":
-        raise UsageError("--input-dir holds local files: use --task remux or watermark_removal")
-
-
 def run(args: argparse.Namespace) -> int:
+    """The ``batch`` subcommand: check the command line, then :func:`run_batch`."""
     try:
-        _check_usage(args)
-        regions = _parse_regions(args.regions)
-        options = DownloadOptions.from_profile(
-            args.profile, quality=args.quality, threads=args.threads
+        options = BatchOptions.from_namespace(args)
+    except UsageError as exc:
+        print(f"mediacraft batch: error: {exc}", file=sys.stderr)
+        return 2
+    return run_batch(options)
+
+
+def run_batch(opts: BatchOptions) -> int:
+    """Run a batch to its end; returns the exit code (see the module's docstring)."""
+    try:
+        opts.check()
+        download_options = DownloadOptions.from_profile(
+            opts.profile, quality=opts.quality, threads=opts.threads
         )
     except (UsageError, ValidationError) as exc:
         print(f"mediacraft batch: error: {exc}", file=sys.stderr)
         return 2
-    if args.verbose:
+    if opts.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-    output_dir: Path = args.output.expanduser().resolve()
-    items = collect_inputs(args)
-    plan(items, args, output_dir)
-    batch = Batch(items, args, output_dir)
-    batch.options, batch.regions = options, regions
+    output_dir: Path = opts.output.expanduser().resolve()
+    items = collect_inputs(opts)
+    plan(items, opts, output_dir)
     try:
         config = Config.from_env()
-        batch.allowed = tuple(config.allowed_networks) + tuple(args.allow_network)
-        batch.limits = DownloadLimits.from_config(config, visitor=False)
+        limits = DownloadLimits.from_config(config, visitor=False)
     except ValueError as exc:
         print(f"mediacraft batch: error: {exc}", file=sys.stderr)
         return 2
+    allowed = tuple(config.allowed_networks) + opts.allow_network
+    batch = Batch(items, opts, output_dir, download_options, allowed=allowed, limits=limits)
     try:
-        previous = batch.load_checkpoint() if args.resume else {}
+        previous = batch.load_checkpoint() if opts.resume else {}
     except CheckpointError as exc:
         print(f"mediacraft batch: error: {exc}", file=sys.stderr)
         return 2
-    mark_done(items, previous, args.skip_existing)
-    if args.dry_run:
+    mark_done(items, previous, opts.skip_existing)
+    if opts.dry_run:
         print_plan(items, batch, sys.stdout)
         return 0 if all(i.status in ("pending", *DONE_OK) for i in items) else 1
 
-    display = Display(sys.stderr, args.quiet, args.verbose)
-    if not args.resume and batch.checkpoint_path.exists() and not args.quiet:
+    display = Display(sys.stderr, opts.quiet, opts.verbose)
+    if not opts.resume and batch.checkpoint_path.exists() and not opts.quiet:
         display.note(f"note: starting over; --resume continues the run in {CHECKPOINT_NAME}")
-    if args.per_host_connections is not None:
-        politeness.configure(args.per_host_connections)
+    politeness.configure(opts.per_host_connections or config.per_host_connections)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -204,16 +163,16 @@ def run(args: argparse.Namespace) -> int:
     finally:
         display.close()
     elapsed = time.monotonic() - batch.started
-    if args.quiet:
+    if opts.quiet:
         for item in items:
             if item.status not in DONE_OK:
                 print(f"[{item.index}] {item.status}: {item.source}: {item.error}", file=sys.stderr)
     else:
         print(report_table(items))
     print(summary_line(items, elapsed))
-    if args.report is not None:
+    if opts.report is not None:
         try:
-            write_json_atomic(args.report, report_json(batch, args, elapsed))
+            write_json_atomic(opts.report, report_json(batch, elapsed))
         except OSError as exc:
             print(f"mediacraft batch: cannot write the report: {exc}", file=sys.stderr)
             code = code or 1
@@ -223,4 +182,4 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(item.status in DONE_OK for item in items) else 1
 
 
-__all__ = ["Batch", "Item", "collect_inputs", "plan", "register", "report_table", "run"]
+__all__ = ["register", "run", "run_batch"]

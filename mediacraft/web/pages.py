@@ -14,7 +14,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
-from .exceptions import NotFound
+from ..exceptions import NotFound
+from ..processors.merge import MIN_CLIPS
+from ..processors.watermark import MAX_REGIONS, MIN_REGION_SIZE
 
 bp = Blueprint("web", __name__)
 
@@ -59,6 +61,42 @@ PROFILE_CHOICES = (
     ("low_bandwidth", _l("Low bandwidth — 2 connections, small chunks")),
 )
 
+REASON_MESSAGES = {
+    "url_required": _l("Enter the link of a video or HLS playlist."),
+    "bad_url": _l("The link must start with http:// or https://."),
+    "blocked_address": _l("This address is not allowed (private or local network)."),
+    "empty_file": _l("The uploaded file is empty."),
+    "not_a_video": _l("This file is not a video that can be processed."),
+    "no_regions": _l("Draw at least one rectangle on the frame."),
+    "quota": _l("Your storage quota is used up; delete old tasks."),
+    "live_needs_length": _l("This link is a live stream: give a recording length."),
+    "not_live": _l("Only a live recording can be stopped."),
+    "too_few_clips": _l("Upload at least two clips to merge."),
+}
+_EXPIRED = _l("The link may have expired or needs a login. Copy a fresh link from the page "
+              "of the video and create a new task.")  # fmt: skip
+_NETWORK = _l("The source was slow or unreachable. Retry the task; if it fails again, try "
+              "the “Stable” or “Low bandwidth” profile.")  # fmt: skip
+_MEDIA = _l("The video could not be processed. Check that the file plays in a video player, "
+            "or convert it to MP4 and try again.")  # fmt: skip
+FAILURE_HINTS = {
+    "http_error": _EXPIRED,
+    "network": _NETWORK,
+    "timeout": _NETWORK,
+    "blocked_address": _l("Only public internet addresses can be downloaded."),
+    "bad_url": _l("Only public internet addresses can be downloaded."),
+    "media_failed": _MEDIA,
+    "not_a_video": _MEDIA,
+    "interrupted": _l("The server restarted while the task was running. Retry it."),
+    "quota": _l("Delete old tasks to free space, then retry."),
+    "live_needs_length": _l("This link is a live stream. Create the task again with a "
+                            "recording length (More options)."),  # fmt: skip
+    "disk": _l("The server ran out of disk space or cannot write. Retry later: the download "
+               "resumes where it stopped."),  # fmt: skip
+    "drm": _l("This stream is protected (DRM) and cannot be downloaded."),
+    "generic": _l("Retry the task. If it fails again, create a new task with other settings."),
+}
+
 
 def client_strings() -> dict[str, Any]:
     """Every string the scripts show, in the visitor's language."""
@@ -81,35 +119,10 @@ def client_strings() -> dict[str, Any]:
             "503": _("The server is busy. Try again in a few minutes."),
             "details": _("Server message:"),
         },
-        "known": {
-            "url is required": _("Enter the link of a video or HLS playlist."),
-            "url must be an http or https link": _("The link must start with http:// or https://."),
-            "is not allowed": _("This address is not allowed (private or local network)."),
-            "the uploaded file is empty": _("The uploaded file is empty."),
-            "is not a usable video": _("This file is not a video that can be processed."),
-            "regions must be a non-empty list": _("Draw at least one rectangle on the frame."),
-            "storage quota": _("Your storage quota is used up; delete old tasks."),
-            "set record_seconds": _("This link is a live stream: give a recording length."),
-            "not a live recording": _("Only a live recording can be stopped."),
-            "a merge needs at least": _("Upload at least two clips to merge."),
-        },
-        "hints": {
-            "expired": _("The link may have expired or needs a login. Copy a fresh link from "
-                         "the page of the video and create a new task."),
-            "network": _("The source was slow or unreachable. Retry the task; if it fails "
-                         "again, try the “Stable” or “Low bandwidth” profile."),
-            "blocked": _("Only public internet addresses can be downloaded."),
-            "media": _("The video could not be processed. Check that the file plays in a "
-                       "video player, or convert it to MP4 and try again."),
-            "interrupted": _("The server restarted while the task was running. Retry it."),
-            "quota": _("Delete old tasks to free space, then retry."),
-            "live": _("This link is a live stream. Create the task again with a recording "
-                      "length (More options)."),
-            "disk": _("The server ran out of disk space or cannot write. Retry later: the "
-                      "download resumes where it stopped."),
-            "generic": _("Retry the task. If it fails again, create a new task with other "
-                         "settings."),
-        },
+        # what the page says for an API refusal, by the error's reason
+        "reasons": {k: str(v) for k, v in REASON_MESSAGES.items()},
+        # the hint under a failed task, by its error_reason ("generic" for any other)
+        "hints": {k: str(v) for k, v in FAILURE_HINTS.items()},
         "confirm_delete": _("Delete this task and its files?"),
         "confirm_delete_selected": _("Delete the selected tasks and their files?"),
         "confirm_cancel": _("Cancel this task?"),
@@ -169,15 +182,23 @@ def client_strings() -> dict[str, Any]:
     }
 
 
-def _page(template: str, **context: Any) -> str:
-    return render_template(template, strings=client_strings(), **context)
+def _page(template: str, data: dict[str, Any] | None = None, **context: Any) -> str:
+    """Render ``template``; ``data`` joins the strings in the page's JSON data block."""
+    return render_template(template, strings={**client_strings(), **(data or {})}, **context)
 
 
 @bp.get("/")
 def index() -> str:
     config = current_app.config["MEDIACRAFT"]
+    limits = {  # what the server enforces, so the page need not repeat it
+        "max_regions": MAX_REGIONS,
+        "min_region_size": MIN_REGION_SIZE,
+        "min_clips": MIN_CLIPS,
+        "max_clips": config.max_clips,
+    }
     return _page(
         "index.html",
+        {"limits": limits},
         qualities=QUALITY_CHOICES,
         profiles=PROFILE_CHOICES,
         max_upload_mb=config.max_upload_mb,
@@ -199,7 +220,7 @@ def tasks() -> str:
 
 
 @bp.get("/tasks/<task_id>")
-def task(task_id: str):  # noqa: ANN201
+def task(task_id: str):
     service = current_app.extensions["mediacraft"].service
     try:
         record = service.get_owned(g.user_id, task_id)
@@ -212,12 +233,12 @@ def task(task_id: str):  # noqa: ANN201
     )
 
 
-def not_found(_exc: Exception | None = None):  # noqa: ANN201
-    from .api import is_api_request
+def not_found(_exc: Exception | None = None):
+    from ..api import is_api_request
 
     if is_api_request():  # keep /api answers in the envelope, as the API's handler does
-        from .api import HTTP_MESSAGES
-        from .api.envelope import error
+        from ..api import HTTP_MESSAGES
+        from ..api.envelope import error
 
         return error(404, HTTP_MESSAGES[404])
     return _page("404.html"), 404

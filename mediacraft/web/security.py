@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import uuid
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, g, request
 from werkzeug.exceptions import SecurityError
 
-from .exceptions import MediaCraftError
+from ..exceptions import MediaCraftError
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +88,23 @@ class RequestIdFilter(logging.Filter):
         except RuntimeError:
             record.request_id = "-"
         return True
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record comes, not as it was at set-up.
+
+    The queue logs its stop at interpreter exit; by then the stream the
+    handler was created with may be closed (a test runner's capture, a
+    redirected stderr), and a log line must not become a "Logging error"
+    traceback. A closed stream drops the line.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = sys.stderr
+        if stream is None or getattr(stream, "closed", False):
+            return
+        self.stream = stream
+        super().emit(record)

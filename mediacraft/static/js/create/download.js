@@ -1,0 +1,42 @@
+/* The create page's download form: a link, its options, the task. */
+import { $, MC, T, goToTasks, messageOf } from "./shared.js";
+
+/* --- download --------------------------------------------------------------------- */
+const dlForm = $("download-form");
+dlForm.addEventListener("submit", function (event) {
+  event.preventDefault();
+  const message = messageOf(dlForm);
+  const url = $("dl-url").value.trim();
+  if (!url) {
+    MC.showMessage(message, T.reasons.url_required, "error");
+    $("dl-url").focus();
+    return;
+  }
+  const payload = {
+    task_type: "download",
+    url: url,
+    options: { quality: $("dl-quality").value, profile: $("dl-profile").value },
+  };
+  const audio = $("dl-audio").value.trim();
+  if (audio) payload.options.audio_lang = audio;
+  const subtitles = $("dl-subs").value.trim();
+  if (subtitles) payload.options.subtitles = subtitles;
+  const minutes = Number($("dl-record").value);
+  if (minutes > 0) payload.options.record_seconds = Math.round(minutes * 60);
+  const name = $("dl-name").value.trim();
+  if (name) payload.name = name;
+  const button = $("dl-submit");
+  MC.setBusy(button, true);
+  MC.showMessage(message, T.creating, "info");
+  MC.api("POST", "/api/tasks/create", payload).then(
+    function (data) {
+      MC.showMessage(message, T.created, "success");
+      goToTasks(data.task_id);
+    },
+    function (error) {
+      MC.setBusy(button, false);
+      MC.showError(message, error);
+    }
+  );
+});
+

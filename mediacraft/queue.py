@@ -467,6 +467,8 @@ class TaskQueue:
             for job in jobs:
                 try:
                     self._monitor(job)
+                except StorageError as exc:  # storage away: the run goes on, beats resume later
+                    log.warning("Monitoring task %s: %s", job.task_id, exc)
                 except Exception:
                     log.exception("Monitoring task %s failed", job.task_id)
 

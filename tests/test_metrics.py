@@ -107,7 +107,7 @@ def test_counters_are_summed_over_gunicorn_workers(tmp_path: Path) -> None:
         for text in answers:  # whichever process answered, the same totals
             assert _value(text, "mediacraft_claims_total", type="test_sleep") == 9
             assert _value(text, "mediacraft_task_failures_total", type="test_sleep",
-                          reason="media") == 3  # fmt: skip
+                          reason="media_failed") == 3  # fmt: skip
             assert _value(text, "mediacraft_tasks", state="completed", type="test_sleep") == 6
             assert _value(text, "mediacraft_queue_wait_seconds_count") == 9
         pids = {

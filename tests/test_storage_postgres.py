@@ -287,8 +287,13 @@ def test_a_database_outage_answers_503_and_loses_no_task(tmp_path: Path) -> None
             time.sleep(2.0)  # the run ends meanwhile and cannot record it
         finally:
             _block_connections(dsn, False)
-        wait_for(lambda: ext.storage.get_task(task_id).status is TaskStatus.COMPLETED,
-                 timeout=60, what="the task to complete after the outage")  # fmt: skip
+        def completed() -> bool:
+            try:
+                return ext.storage.get_task(task_id).status is TaskStatus.COMPLETED
+            except DatabaseUnavailable:  # the pool is still reconnecting
+                return False
+
+        wait_for(completed, timeout=90, what="the task to complete after the outage")
         assert client.get(f"/api/tasks/{task_id}/status").status_code == 200
         assert client.get("/healthz").get_json()["checks"]["database"] == "ok"
     finally:

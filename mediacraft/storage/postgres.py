@@ -192,6 +192,10 @@ class PostgresStorage(StorageInterface):
                     timeout=self.pool_timeout,
                     kwargs=self._connect_kwargs(),
                     name="mediacraft",
+                    # the pool's reconnection backs off exponentially without
+                    # bound; giving up after 10 s makes the next request start
+                    # afresh, so service resumes within seconds of an outage
+                    reconnect_timeout=10.0,
                     open=True,
                 )
             return self._pool_obj

@@ -63,6 +63,7 @@ class Config:
     worker_nice: int = 10  # CPU niceness `mediacraft worker` adds to itself (0: none)
     metrics: bool = False  # serve GET /metrics (Prometheus text format)
     metrics_token: str = ""  # the bearer token /metrics asks for (required when metrics on)
+    metrics_dir: str = ""  # this host's per-process metric files; empty: one in $TMPDIR
     log_format: str = "text"  # "text" or "json" (one JSON object a line)
     workers: int = 0  # executor threads per process; 0 means max_concurrent_tasks
     heartbeat_seconds: float = 5.0  # how often a running task proves it is alive
@@ -228,8 +229,17 @@ AT_LEAST_ONE = (
 )  # fmt: skip
 POSITIVE = (
     "heartbeat_seconds", "stale_after_seconds", "poll_seconds", "frame_seconds",
-    "processing_time_factor", "unfinished_ttl_hours",
+    "processing_time_factor", "unfinished_ttl_hours", "db_pool_timeout",
 )  # fmt: skip
+
+
+def export_library_setting(name: str, value: str) -> str:
+    """Hand a setting to a library that reads its own environment variable.
+
+    prometheus_client's multiprocess mode reads ``PROMETHEUS_MULTIPROC_DIR``;
+    one the operator set already wins. Returns the value in force.
+    """
+    return os.environ.setdefault(name, value)
 
 
 def _is_postgres_url(value: str) -> bool:

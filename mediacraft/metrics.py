@@ -33,27 +33,32 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
-from .config import Config
+from .config import Config, export_library_setting
 from .model import parse_time
 
 log = logging.getLogger(__name__)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _counters: dict[str, Any] = {}
+_directory: str | None = None  # the multiprocess directory in force in this process
 
 
 def metrics_dir(config: Config) -> Path:
     """This host's directory of per-process metric files (local disk: the files are mmapped)."""
+    if config.metrics_dir:
+        return Path(config.metrics_dir)
     key = hashlib.sha256(f"{config.data_dir.resolve()}|{config.node}".encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"mediacraft-metrics-{key}"
 
 
 def enable(config: Config) -> None:
     """Turn on event counting in this process (before anything imports prometheus_client)."""
+    global _directory
     if _counters or not config.metrics:
         return
-    directory = Path(os.environ.setdefault(ENV, str(metrics_dir(config))))
+    directory = Path(export_library_setting(ENV, str(metrics_dir(config))))
     directory.mkdir(parents=True, exist_ok=True)
+    _directory = str(directory)
     from prometheus_client import Counter, Histogram
 
     _counters.update(
@@ -110,7 +115,7 @@ def metrics() -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     registry = CollectorRegistry()
-    directory = os.environ.get(ENV)
+    directory = _directory
     if directory and Path(directory).is_dir():
         from prometheus_client.multiprocess import MultiProcessCollector
 

@@ -97,10 +97,12 @@ def test_migrate_command_when_start_up_migration_is_off(tmp_path: Path) -> None:
     PostgresStorage(dsn, migrate=False).close()  # now it starts
 
 
-def _claimer(dsn: str, rounds: int, out: multiprocessing.Queue) -> None:
+def _claimer(dsn: str, ready, out: multiprocessing.Queue) -> None:
     import time
 
     store = PostgresStorage(dsn, pool_max=8)
+    store.list_user_ids()  # connected before the race starts
+    ready.wait(60)  # every process starts claiming at once
     limits = QueueLimits(max_per_user=1, max_total=3, max_queued_per_user=500,
                          max_queued_total=5000)  # fmt: skip
     claimed: list[str] = []
@@ -155,7 +157,8 @@ def test_claims_from_many_processes_keep_the_limits(tmp_path: Path) -> None:
     sampler.start()
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_claimer, args=(dsn, 0, out)) for _ in range(4)]
+    ready = ctx.Barrier(4)
+    procs = [ctx.Process(target=_claimer, args=(dsn, ready, out)) for _ in range(4)]
     for proc in procs:
         proc.start()
     claimed = [out.get(timeout=120) for _ in procs]

@@ -97,6 +97,17 @@ def test_task_round_trip_and_user_index(storage: StorageInterface) -> None:
         storage.delete_task(task.task_id)
 
 
+def test_a_new_task_cannot_start_in_the_queue(storage: StorageInterface) -> None:
+    user_id = make_user(storage)
+    for status in (TaskStatus.QUEUED, TaskStatus.PROCESSING):
+        task = Task.new(user_id, "test_sleep", status=status)
+        with pytest.raises(StorageError, match="use enqueue"):
+            storage.create_task(task)
+        assert storage.get_task(task.task_id) is None
+    assert storage.user_task_states(user_id) == {}
+    assert storage.queue_snapshot().queued == []
+
+
 def test_update_task_is_read_modify_write_and_can_abort(storage: StorageInterface) -> None:
     user_id = make_user(storage)
     task = make_task(storage, user_id)

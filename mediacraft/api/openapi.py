@@ -80,6 +80,11 @@ def op(
     return operation
 
 
+def obj(properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object schema with these ``properties``."""
+    return {"type": "object", "properties": properties}
+
+
 def query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
     return {
         "name": name,
@@ -137,38 +142,35 @@ DOWNLOAD_RESULT = {
         "height": {"type": ["integer", "null"]},
         "tracks": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
+            "items": obj(
+                {
                     "type": {"type": "string", "enum": ["video", "audio", "subtitles"]},
                     "codec": {"type": "string"},
                     "language": {"type": ["string", "null"]},
-                },
-            },
+                }
+            ),
         },
         "gaps": {
             "type": "array",
             "description": "media missing from the result (EXT-X-GAP, lost in an outage "
             "or a restart of a live recording)",
-            "items": {
-                "type": "object",
-                "properties": {
+            "items": obj(
+                {
                     "at": {"type": "number", "description": "seconds into the result"},
                     "segments": {"type": "integer"},
                     "duration": {"type": "number"},
                     "cause": {"type": "string"},
                     "track": {"type": "string"},
-                },
-            },
+                }
+            ),
         },
-        "live": {
-            "type": "object",
-            "properties": {
+        "live": obj(
+            {
                 "recorded_seconds": {"type": "number"},
                 "record_seconds": {"type": "number"},
                 "ended_by": {"type": "string"},
-            },
-        },
+            }
+        ),
         "files": {
             "type": "array",
             "items": {"type": "string"},
@@ -176,19 +178,15 @@ DOWNLOAD_RESULT = {
         },
     },
 }
-LOG = {
-    "type": "object",
-    "properties": {
+LOG = obj(
+    {
         "lines": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"at": {"type": "string"}, "message": {"type": "string"}},
-            },
+            "items": obj({"at": {"type": "string"}, "message": {"type": "string"}}),
         },
         "truncated": {"type": "boolean"},
-    },
-}
+    }
+)
 CREATE_BODY = {
     "type": "object",
     "required": ["task_type"],
@@ -201,8 +199,11 @@ CREATE_BODY = {
     },
 }
 LIST_PARAMS = [
-    query("status", {"type": "string"}, "comma-separated statuses: "
-          + ", ".join(s.value for s in TaskStatus)),  # fmt: skip
+    query(
+        "status",
+        {"type": "string"},
+        "comma-separated statuses: " + ", ".join(s.value for s in TaskStatus),
+    ),  # fmt: skip
     query("type", {"type": "string"}, "task type"),
     query("search", {"type": "string"}, "substring of name or URL"),
     query("batch_id", {"type": "string"}),
@@ -221,29 +222,36 @@ FRAME_QUERY = [
 ]
 JPEG = {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}
 VIDEO_ID = {**TASK_ID, "name": "video_id", "description": "Video id (the task's UUID)"}
-VIDEO_INFO = {
-    "type": "object",
-    "properties": {
+VIDEO_INFO = obj(
+    {
         "video_id": {"type": "string"},
         "task_id": {"type": "string"},
         "filename": {"type": ["string", "null"]},
         "status": {"type": "string"},
-        "metadata": {
-            "type": "object",
-            "properties": {
+        "metadata": obj(
+            {
                 "duration": {"type": "number"},
                 "fps": {"type": "number"},
                 "width": {"type": "integer"},
                 "height": {"type": "integer"},
                 "frame_count": {"type": "integer"},
-            },
-        },
-    },
-}
-SEED_TASK = {
-    "type": "object",
-    "properties": {"task_id": {"type": "string"}, "status": {"type": "string"}},
-}
+            }
+        ),
+    }
+)
+#: a task as the /api/video endpoints report it
+VIDEO_STATUS = obj(
+    {
+        "task_id": {"type": "string"},
+        "status": {"type": "string"},
+        "progress": {"type": "number"},
+        "stage": {"type": ["string", "null"]},
+        "error_message": {"type": ["string", "null"]},
+        "queue_position": {"type": ["integer", "null"]},
+        "result_url": {"type": ["string", "null"]},
+    }
+)
+SEED_TASK = obj({"task_id": {"type": "string"}, "status": {"type": "string"}})
 
 BATCH_BODY = {
     "type": "object",
@@ -281,17 +289,16 @@ BATCH_COUNTS = {
         "created_at": {"type": "string"},
     },
 }
-BATCH_SUMMARY = {
-    "type": "object",
-    "properties": {
+BATCH_SUMMARY = obj(
+    {
         **BATCH_COUNTS["properties"],
         "bytes_done": {"type": "integer"},
         "bytes_total": {"type": "integer"},
         "progress": {"type": "number", "description": "0..100 over all tasks"},
         "eta_seconds": {"type": ["number", "null"]},
         "tasks": {"type": "array", "items": {"type": "object"}},
-    },
-}
+    }
+)
 
 
 def _create_body() -> dict[str, Any]:
@@ -309,13 +316,12 @@ def paths() -> dict[str, Any]:
                 "The visitor's tasks: filter, search, sort, pages",
                 "user",
                 params=LIST_PARAMS,
-                data={
-                    "type": "object",
-                    "properties": {
+                data=obj(
+                    {
                         "tasks": {"type": "array", "items": TASK},
                         "pagination": {"type": "object"},
-                    },
-                },
+                    }
+                ),
             )
         },
         "/api/tasks/create": {
@@ -324,10 +330,7 @@ def paths() -> dict[str, Any]:
                 "tasks",
                 body=_create_body(),
                 ok="201",
-                data={
-                    "type": "object",
-                    "properties": {"task_id": {"type": "string"}, "task": TASK},
-                },
+                data=obj({"task_id": {"type": "string"}, "task": TASK}),
             )
         },
         "/api/tasks/{task_id}/status": {
@@ -340,12 +343,9 @@ def paths() -> dict[str, Any]:
                 params=[TASK_ID],
                 data=TASK,
                 multipart=True,
-                body={
-                    "type": "object",
-                    "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
-                    },
-                },
+                body=obj(
+                    {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}}
+                ),
             )
         },
         "/api/tasks/{task_id}/config": {
@@ -354,9 +354,8 @@ def paths() -> dict[str, Any]:
                 "tasks",
                 params=[TASK_ID],
                 data=TASK,
-                body={
-                    "type": "object",
-                    "properties": {
+                body=obj(
+                    {
                         "selected_frame": {"type": "integer"},
                         "regions": {
                             "type": "array",
@@ -368,8 +367,8 @@ def paths() -> dict[str, Any]:
                             },
                         },
                         "order": {"type": "array", "items": {"type": "integer"}},
-                    },
-                },
+                    }
+                ),
             )
         },
         "/api/tasks/{task_id}/frame": {
@@ -485,13 +484,12 @@ def paths() -> dict[str, Any]:
                 "Older download API: the visitor's downloads",
                 "compat-download",
                 raw=_json(
-                    {
-                        "type": "object",
-                        "properties": {
+                    obj(
+                        {
                             "tasks": {"type": "array", "items": SEED_TASK},
                             "total": {"type": "integer"},
-                        },
-                    }
+                        }
+                    )
                 ),
             )
         },
@@ -569,18 +567,7 @@ def paths() -> dict[str, Any]:
                 "Compat: configure and queue the watermark removal; poll the status",
                 "compat-video",
                 params=[VIDEO_ID],
-                data={
-                    "type": "object",
-                    "properties": {
-                        "task_id": {"type": "string"},
-                        "status": {"type": "string"},
-                        "progress": {"type": "number"},
-                        "stage": {"type": ["string", "null"]},
-                        "error_message": {"type": ["string", "null"]},
-                        "queue_position": {"type": ["integer", "null"]},
-                        "result_url": {"type": ["string", "null"]},
-                    },
-                },
+                data=VIDEO_STATUS,
                 body={
                     "type": "object",
                     "required": ["regions"],
@@ -600,18 +587,7 @@ def paths() -> dict[str, Any]:
             "post": op(
                 "Compat: upload 2-20 clips and queue their merge; poll the status",
                 "compat-video",
-                data={
-                    "type": "object",
-                    "properties": {
-                        "task_id": {"type": "string"},
-                        "status": {"type": "string"},
-                        "progress": {"type": "number"},
-                        "stage": {"type": ["string", "null"]},
-                        "error_message": {"type": ["string", "null"]},
-                        "queue_position": {"type": ["integer", "null"]},
-                        "result_url": {"type": ["string", "null"]},
-                    },
-                },
+                data=VIDEO_STATUS,
                 multipart=True,
                 body={
                     "type": "object",
@@ -632,18 +608,7 @@ def paths() -> dict[str, Any]:
                 "Compat: a video task's state and progress",
                 "compat-video",
                 params=[TASK_ID],
-                data={
-                    "type": "object",
-                    "properties": {
-                        "task_id": {"type": "string"},
-                        "status": {"type": "string"},
-                        "progress": {"type": "number"},
-                        "stage": {"type": ["string", "null"]},
-                        "error_message": {"type": ["string", "null"]},
-                        "queue_position": {"type": ["integer", "null"]},
-                        "result_url": {"type": ["string", "null"]},
-                    },
-                },
+                data=VIDEO_STATUS,
             )
         },
         "/api/video/result/{task_id}": {
@@ -660,25 +625,23 @@ def paths() -> dict[str, Any]:
                 "batches",
                 body=BATCH_BODY,
                 ok="201",
-                data={
-                    "type": "object",
-                    "properties": {
+                data=obj(
+                    {
                         "batch_id": {"type": "string"},
                         "task_ids": {"type": "array", "items": {"type": "string"}},
                         "summary": BATCH_SUMMARY,
-                    },
-                },
+                    }
+                ),
             ),
             "get": op(
                 "The visitor's batches with their counts",
                 "batches",
-                data={
-                    "type": "object",
-                    "properties": {
+                data=obj(
+                    {
                         "batches": {"type": "array", "items": BATCH_COUNTS},
                         "total": {"type": "integer"},
-                    },
-                },
+                    }
+                ),
             ),
         },
         "/api/batches/{batch_id}": {
@@ -728,14 +691,13 @@ def document() -> dict[str, Any]:
         "paths": {p: v for p, v in documented.items() if p in served or p == "/api/openapi.json"},
         "components": {
             "schemas": {
-                "Meta": {
-                    "type": "object",
-                    "properties": {
+                "Meta": obj(
+                    {
                         "timestamp": {"type": "string"},
                         "version": {"type": "string"},
                         "request_id": {"type": ["string", "null"]},
-                    },
-                },
+                    }
+                ),
                 "ErrorEnvelope": _envelope(
                     {
                         "type": "object",

@@ -20,11 +20,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..exceptions import InvalidTransition, QueueFull, TooManyTasks
+from ..exceptions import InvalidTransition, QueueFull, StorageError, TooManyTasks
 from ..model import TERMINAL, Task, TaskStatus, User
 
 TaskMutation = Callable[[Task], None]
 UserMutation = Callable[[User], None]
+
+#: the queue's states: only enqueue and claim_next move a task into them, because
+#: only they check the waiting limits and keep the queue index in step
+ACTIVE = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 
 SORT_FIELDS = ("created_at", "updated_at", "name", "status", "progress", "priority", "task_type")
 
@@ -307,6 +311,18 @@ def check_task_limits(states: dict[str, str], limits: TaskLimits) -> None:
             f"You have {unfinished} unfinished tasks, the most allowed is "
             f"{limits.max_unfinished_per_user}; wait for them to finish or delete some"
         )
+
+
+def check_new_task(task: Task) -> None:
+    """A new task is stored outside the queue (see :data:`ACTIVE`)."""
+    if task.status in ACTIVE:
+        raise StorageError("A new task cannot start queued or processing; use enqueue")
+
+
+def check_update(before: TaskStatus, task: Task) -> None:
+    """``update_task`` may take a task out of the queue, never into it (see :data:`ACTIVE`)."""
+    if task.status in ACTIVE and task.status is not before:
+        raise StorageError(f"update_task cannot move a task into {task.status.value}")
 
 
 def prepare_enqueue(

@@ -53,6 +53,7 @@ from ..diskspace import storage_failure
 from ..exceptions import NotFound, StorageError, TooManyTasks
 from ..model import TERMINAL, Task, TaskStatus, User, is_uuid, utcnow
 from .base import (
+    ACTIVE,
     QueueEntry,
     QueueLimits,
     QueueSnapshot,
@@ -64,7 +65,9 @@ from .base import (
     UserMutation,
     active_users,
     apply_query,
+    check_new_task,
     check_task_limits,
+    check_update,
     check_waiting_limits,
     fair_order,
     prepare_enqueue,
@@ -74,7 +77,6 @@ log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT = 30.0
 LOCK_STRIPES = 256  # lock files per record kind: the first two hex digits of an id
-ACTIVE = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 
 
 class FileStorage(StorageInterface):
@@ -292,8 +294,7 @@ class FileStorage(StorageInterface):
 
     def create_task(self, task: Task, limits: TaskLimits | None = None) -> Task:
         path = self._task_path(task.task_id)
-        if task.status in ACTIVE:
-            raise StorageError("A new task cannot start queued or processing; use enqueue")
+        check_new_task(task)
         user_path = self._user_path(task.user_id)
         with self._locked(self._user_lock_path(task.user_id)):  # 1. the user's index
             data = self._read(user_path)
@@ -330,8 +331,7 @@ class FileStorage(StorageInterface):
             task = self._load_task(path)
             before = task.status
             mutate(task)
-            if task.status in ACTIVE and task.status is not before:
-                raise StorageError(f"update_task cannot move a task into {task.status.value}")
+            check_update(before, task)
             task.updated_at = utcnow()
             if task.status is not before:
                 self._note_states([task])

@@ -59,7 +59,9 @@ from .base import (
     TaskQuery,
     UserMutation,
     apply_query,
+    check_new_task,
     check_task_limits,
+    check_update,
     check_waiting_limits,
     fair_order,
     prepare_enqueue,
@@ -71,7 +73,6 @@ CHANNEL = "mediacraft_queue"
 # transaction-scoped advisory lock keys: counting waiting tasks (the claim lock,
 # 0x6D63636C61696D00, is written in migrations/0002_claim_function.sql)
 ENQUEUE_LOCK = 0x6D63_656E_7175_6500
-ACTIVE = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 QUEUED = TaskStatus.QUEUED.value
 PROCESSING = TaskStatus.PROCESSING.value
 
@@ -494,8 +495,7 @@ class PostgresStorage(StorageInterface):
         """Store the task; its user must exist (NotFound otherwise, and nothing is stored)."""
         if not is_uuid(task.task_id):
             raise NotFound("Task not found")
-        if task.status in ACTIVE:
-            raise StorageError("A new task cannot start queued or processing; use enqueue")
+        check_new_task(task)
         if not is_uuid(task.user_id):
             raise NotFound("User not found")
         with self._tx() as conn:
@@ -519,8 +519,7 @@ class PostgresStorage(StorageInterface):
             before = task.status
             old_beat = _beat(task)
             mutate(task)
-            if task.status in ACTIVE and task.status is not before:
-                raise StorageError(f"update_task cannot move a task into {task.status.value}")
+            check_update(before, task)
             task.task_id = task_id
             task.updated_at = utcnow()
             self._put_task(conn, task, beat=_beat(task) != old_beat)

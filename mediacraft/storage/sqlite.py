@@ -53,7 +53,9 @@ from .base import (
     TaskQuery,
     UserMutation,
     apply_query,
+    check_new_task,
     check_task_limits,
+    check_update,
     check_waiting_limits,
     fair_order,
     prepare_enqueue,
@@ -63,7 +65,6 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT = 30.0
 SCHEMA_VERSION = 1
-ACTIVE = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -537,8 +538,7 @@ class SQLiteStorage(StorageInterface):
         """Store the task; its user must exist (NotFound otherwise, and nothing is stored)."""
         if not is_uuid(task.task_id):
             raise NotFound("Task not found")
-        if task.status in ACTIVE:
-            raise StorageError("A new task cannot start queued or processing; use enqueue")
+        check_new_task(task)
         with self._errors(), self._write() as conn:
             if not is_uuid(task.user_id) or (
                 conn.execute("SELECT 1 FROM users WHERE user_id = ?", (task.user_id,)).fetchone()
@@ -557,8 +557,7 @@ class SQLiteStorage(StorageInterface):
             task = self._load_task(conn, task_id)
             before = task.status
             mutate(task)
-            if task.status in ACTIVE and task.status is not before:
-                raise StorageError(f"update_task cannot move a task into {task.status.value}")
+            check_update(before, task)
             task.task_id = task_id
             task.updated_at = utcnow()
             self._put_task(conn, task)

@@ -91,20 +91,23 @@ class RequestIdFilter(logging.Filter):
 
 
 class StderrHandler(logging.StreamHandler):
-    """Writes to ``sys.stderr`` as it is when a record comes, not as it was at set-up.
+    """Writes to ``sys.stderr``, and drops a line once that stream has been closed.
 
     The queue logs its stop at interpreter exit; by then the stream the
-    handler was created with may be closed (a test runner's capture, a
-    redirected stderr), and a log line must not become a "Logging error"
-    traceback. A closed stream drops the line.
+    handler was given may be closed (a test runner's capture, a redirected
+    stderr), and a log line must not become a "Logging error" traceback.
     """
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
     def emit(self, record: logging.LogRecord) -> None:
-        stream = sys.stderr
-        if stream is None or getattr(stream, "closed", False):
+        if getattr(self.stream, "closed", False):
             return
-        self.stream = stream
         super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if getattr(self.stream, "closed", False):
+            return  # closed between the check and the write
+        super().handleError(record)
+

@@ -173,26 +173,24 @@ function watchTasks(taskIds, onUpdate, options) {
     if (options.onGone) options.onGone(id);
   }
 
-  function poll() {
+  async function pollOne(id) {
+    let task;
+    try {
+      task = await api("GET", "/api/tasks/" + encodeURIComponent(id) + "/status");
+    } catch (error) {
+      if (error && error.code === 404) gone(id);
+      else failures += 1;
+      return;
+    }
+    failures = 0;
+    deliver(task);
+  }
+
+  async function poll() {
     timer = null;
     if (stopped) return;
-    const ids = Object.keys(pending);
-    Promise.all(
-      ids.map(function (id) {
-        return api("GET", "/api/tasks/" + encodeURIComponent(id) + "/status").then(
-          function (task) {
-            failures = 0;
-            deliver(task);
-          },
-          function (error) {
-            if (error && error.code === 404) gone(id);
-            else failures += 1;
-          }
-        );
-      })
-    ).then(function () {
-      if (!stopped) timer = setTimeout(poll, Math.min(30000, interval * (1 + failures)));
-    });
+    await Promise.all(Object.keys(pending).map(pollOne));
+    if (!stopped) timer = setTimeout(poll, Math.min(30000, interval * (1 + failures)));
   }
 
   function fallBack() {

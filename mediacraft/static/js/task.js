@@ -133,8 +133,15 @@ function showLog(data) {
   $("t-log-empty").hidden = lines.length > 0;
 }
 
-function loadLog() {
-  return MC.api("GET", "/api/tasks/" + encodeURIComponent(taskId) + "/log").then(showLog, function () {});
+/* The log is extra: a failed load leaves the last one shown. */
+async function loadLog() {
+  let data;
+  try {
+    data = await MC.api("GET", "/api/tasks/" + encodeURIComponent(taskId) + "/log");
+  } catch (error) {
+    return;
+  }
+  showLog(data);
 }
 
 function followLog(status) {
@@ -161,30 +168,29 @@ function watch() {
   });
 }
 
-function act(action) {
-  const request =
-    action === "delete"
-      ? MC.api("DELETE", "/api/tasks/" + encodeURIComponent(taskId))
-      : MC.api("POST", "/api/tasks/" + encodeURIComponent(taskId) + "/" + action);
-  return request.then(
-    function (task) {
-      if (action === "delete") {
-        window.location.href = "/tasks";
-        return;
-      }
-      const done = { cancel: T.cancelled, retry: T.retried, stop: T.stopping };
-      MC.showMessage(message, done[action], "success");
-      show(task);
-      if (action === "retry") {
-        shownResult = false;
-        $("t-result").hidden = true;
-      }
-      watch();
-    },
-    function (error) {
-      MC.showError(message, error);
-    }
-  );
+async function act(action) {
+  let task;
+  try {
+    task =
+      action === "delete"
+        ? await MC.api("DELETE", "/api/tasks/" + encodeURIComponent(taskId))
+        : await MC.api("POST", "/api/tasks/" + encodeURIComponent(taskId) + "/" + action);
+  } catch (error) {
+    MC.showError(message, error);
+    return;
+  }
+  if (action === "delete") {
+    window.location.href = "/tasks";
+    return;
+  }
+  const done = { cancel: T.cancelled, retry: T.retried, stop: T.stopping };
+  MC.showMessage(message, done[action], "success");
+  show(task);
+  if (action === "retry") {
+    shownResult = false;
+    $("t-result").hidden = true;
+  }
+  watch();
 }
 
 $("t-stop").addEventListener("click", function () {

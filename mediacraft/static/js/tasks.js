@@ -42,29 +42,29 @@ function syncUrl() {
    (a "cancelled" list after the retry) and stop the live updates. */
 let loads = 0;
 
-function load() {
+async function load() {
   let q = query();
   q.set("page", String(state.page));
   q.set("per_page", String(PER_PAGE));
   list.setAttribute("aria-busy", "true");
   const mine = ++loads;
-  return MC.api("GET", "/api/user/tasks?" + q.toString()).then(
-    function (data) {
-      if (mine !== loads) return;
-      list.setAttribute("aria-busy", "false");
-      state.pages = Math.max(1, data.pagination.pages);
-      if (state.page > state.pages && data.pagination.total > 0) {
-        state.page = state.pages;
-        return load();
-      }
-      render(data.tasks, data.pagination);
-    },
-    function (error) {
-      if (mine !== loads) return;
-      list.setAttribute("aria-busy", "false");
-      MC.showError(message, error);
-    }
-  );
+  let data;
+  try {
+    data = await MC.api("GET", "/api/user/tasks?" + q.toString());
+  } catch (error) {
+    if (mine !== loads) return;
+    list.setAttribute("aria-busy", "false");
+    MC.showError(message, error);
+    return;
+  }
+  if (mine !== loads) return;
+  list.setAttribute("aria-busy", "false");
+  state.pages = Math.max(1, data.pagination.pages);
+  if (state.page > state.pages && data.pagination.total > 0) {
+    state.page = state.pages;
+    return load();
+  }
+  render(data.tasks, data.pagination);
 }
 
 function filtered() {
@@ -223,21 +223,17 @@ function update(item, task) {
   }
 }
 
-function act(taskId, action) {
-  const request =
-    action === "delete"
-      ? MC.api("DELETE", "/api/tasks/" + encodeURIComponent(taskId))
-      : MC.api("POST", "/api/tasks/" + encodeURIComponent(taskId) + "/" + action);
-  request.then(
-    function () {
-      MC.showMessage(message, action === "delete" ? T.deleted : action === "cancel" ? T.cancelled : T.retried, "success");
-      load();
-    },
-    function (error) {
-      MC.showError(message, error);
-      load();
-    }
-  );
+async function act(taskId, action) {
+  try {
+    if (action === "delete") await MC.api("DELETE", "/api/tasks/" + encodeURIComponent(taskId));
+    else await MC.api("POST", "/api/tasks/" + encodeURIComponent(taskId) + "/" + action);
+  } catch (error) {
+    MC.showError(message, error);
+    load();
+    return;
+  }
+  MC.showMessage(message, action === "delete" ? T.deleted : action === "cancel" ? T.cancelled : T.retried, "success");
+  load();
 }
 
 function updateBulk() {
@@ -253,31 +249,25 @@ $("select-all").addEventListener("change", function () {
   updateBulk();
 });
 
-$("delete-selected").addEventListener("click", function () {
+/* One delete after another; the first failure is the one shown. */
+$("delete-selected").addEventListener("click", async function () {
   const ids = Array.prototype.map.call(list.querySelectorAll(".task-check:checked"), function (c) {
     return c.value;
   });
   if (!ids.length || !window.confirm(T.confirm_delete_selected)) return;
   let failed = null;
   let deleted = 0;
-  let chain = Promise.resolve();
-  ids.forEach(function (id) {
-    chain = chain.then(function () {
-      return MC.api("DELETE", "/api/tasks/" + encodeURIComponent(id)).then(
-        function () {
-          deleted += 1;
-        },
-        function (error) {
-          failed = failed || error;
-        }
-      );
-    });
-  });
-  chain.then(function () {
-    if (failed) MC.showError(message, failed);
-    else MC.showMessage(message, MC.fmt(T.deleted_n, { count: deleted }), "success");
-    load();
-  });
+  for (const id of ids) {
+    try {
+      await MC.api("DELETE", "/api/tasks/" + encodeURIComponent(id));
+      deleted += 1;
+    } catch (error) {
+      failed = failed || error;
+    }
+  }
+  if (failed) MC.showError(message, failed);
+  else MC.showMessage(message, MC.fmt(T.deleted_n, { count: deleted }), "success");
+  load();
 });
 
 /* --- live progress: SSE for a few tasks, polling the page for the others ---------- */

@@ -3,7 +3,7 @@ import { $, MC, T, goToTasks, messageOf } from "./shared.js";
 
 /* --- download --------------------------------------------------------------------- */
 const dlForm = $("download-form");
-dlForm.addEventListener("submit", function (event) {
+dlForm.addEventListener("submit", async function (event) {
   event.preventDefault();
   const message = messageOf(dlForm);
   const url = $("dl-url").value.trim();
@@ -28,15 +28,15 @@ dlForm.addEventListener("submit", function (event) {
   const button = $("dl-submit");
   MC.setBusy(button, true);
   MC.showMessage(message, T.creating, "info");
-  MC.api("POST", "/api/tasks/create", payload).then(
-    function (data) {
-      MC.showMessage(message, T.created, "success");
-      goToTasks(data.task_id);
-    },
-    function (error) {
-      MC.setBusy(button, false);
-      MC.showError(message, error);
-    }
-  );
+  let data;
+  try {
+    data = await MC.api("POST", "/api/tasks/create", payload);
+  } catch (error) {
+    MC.setBusy(button, false);
+    MC.showError(message, error);
+    return;
+  }
+  MC.showMessage(message, T.created, "success");
+  goToTasks(data.task_id);
 });
 

@@ -8,7 +8,7 @@ const mg = { taskId: null, clips: [], order: [] };
 const mgUpload = $("mg-upload-form");
 const mgOrder = $("mg-order-form");
 
-mgUpload.addEventListener("submit", function (event) {
+mgUpload.addEventListener("submit", async function (event) {
   event.preventDefault();
   const input = $("mg-files");
   const files = Array.prototype.slice.call(input.files);
@@ -19,22 +19,22 @@ mgUpload.addEventListener("submit", function (event) {
   }
   let button = $("mg-upload");
   MC.setBusy(button, true);
-  uploadStep(mgUpload, "video_merge", files, mg, $("mg-progress")).then(
-    function (task) {
-      MC.setBusy(button, false);
-      input.value = "";
-      const known = mg.clips.length;
-      mg.clips = task.inputs;
-      for (let i = known; i < mg.clips.length; i++) mg.order.push(i);
-      mgOrder.hidden = false;
-      renderClips();
-    },
-    function (error) {
-      MC.setBusy(button, false);
-      mgUpload.querySelector(".upload-progress").hidden = true;
-      MC.showError(messageOf(mgUpload), error);
-    }
-  );
+  let task;
+  try {
+    task = await uploadStep(mgUpload, "video_merge", files, mg, $("mg-progress"));
+  } catch (error) {
+    MC.setBusy(button, false);
+    mgUpload.querySelector(".upload-progress").hidden = true;
+    MC.showError(messageOf(mgUpload), error);
+    return;
+  }
+  MC.setBusy(button, false);
+  input.value = "";
+  const known = mg.clips.length;
+  mg.clips = task.inputs;
+  for (let i = known; i < mg.clips.length; i++) mg.order.push(i);
+  mgOrder.hidden = false;
+  renderClips();
 });
 
 function clipName(index) {
@@ -105,7 +105,7 @@ function renderClips() {
   });
 }
 
-mgOrder.addEventListener("submit", function (event) {
+mgOrder.addEventListener("submit", async function (event) {
   event.preventDefault();
   const message = messageOf(mgOrder);
   if (mg.order.length < MIN_CLIPS) {
@@ -115,15 +115,12 @@ mgOrder.addEventListener("submit", function (event) {
   let button = $("mg-submit");
   MC.setBusy(button, true);
   MC.showMessage(message, T.submitting, "info");
-  MC.api("POST", "/api/tasks/" + encodeURIComponent(mg.taskId) + "/config", {
-    order: mg.order,
-  }).then(
-    function () {
-      goToTasks(mg.taskId);
-    },
-    function (error) {
-      MC.setBusy(button, false);
-      MC.showError(message, error);
-    }
-  );
+  try {
+    await MC.api("POST", "/api/tasks/" + encodeURIComponent(mg.taskId) + "/config", { order: mg.order });
+  } catch (error) {
+    MC.setBusy(button, false);
+    MC.showError(message, error);
+    return;
+  }
+  goToTasks(mg.taskId);
 });

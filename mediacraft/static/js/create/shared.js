@@ -19,32 +19,24 @@ export function goToTasks(taskId) {
 }
 
 /* --- shared upload step ----------------------------------------------------------- */
-export function uploadStep(form, taskType, files, state, progressEl) {
+export async function uploadStep(form, taskType, files, state, progressEl) {
   const message = messageOf(form);
   const box = form.querySelector(".upload-progress");
   const status = form.querySelector(".upload-status");
-  const ready = state.taskId
-    ? Promise.resolve(state.taskId)
-    : MC.api("POST", "/api/tasks/create", { task_type: taskType, name: files[0].name }).then(
-        function (data) {
-          state.taskId = data.task_id;
-          return data.task_id;
-        }
-      );
   MC.showMessage(message, "");
   box.hidden = false;
   progressEl.value = 0;
   status.textContent = MC.fmt(T.uploading, { percent: 0 });
-  return ready.then(function (taskId) {
-    return MC.upload(taskId, files, function (fraction, done) {
-      const percent = Math.round(fraction * 100);
-      progressEl.value = percent;
-      status.textContent = done ? T.processing_upload : MC.fmt(T.uploading, { percent: percent });
-    }).then(function (task) {
-      progressEl.value = 100;
-      status.textContent = T.uploaded;
-      return task;
-    });
+  if (!state.taskId) {
+    const data = await MC.api("POST", "/api/tasks/create", { task_type: taskType, name: files[0].name });
+    state.taskId = data.task_id;
+  }
+  const task = await MC.upload(state.taskId, files, function (fraction, done) {
+    const percent = Math.round(fraction * 100);
+    progressEl.value = percent;
+    status.textContent = done ? T.processing_upload : MC.fmt(T.uploading, { percent: percent });
   });
+  progressEl.value = 100;
+  status.textContent = T.uploaded;
+  return task;
 }
-

@@ -14,7 +14,7 @@ const frameImg = $("wm-frame");
 const range = $("wm-frame-range");
 const number = $("wm-frame-number");
 
-wmUpload.addEventListener("submit", function (event) {
+wmUpload.addEventListener("submit", async function (event) {
   event.preventDefault();
   const input = $("wm-file");
   if (!input.files.length) {
@@ -24,18 +24,18 @@ wmUpload.addEventListener("submit", function (event) {
   }
   let button = $("wm-upload");
   MC.setBusy(button, true);
-  uploadStep(wmUpload, "watermark_removal", [input.files[0]], wm, $("wm-progress")).then(
-    function (task) {
-      MC.setBusy(button, false);
-      const media = (task.metadata && task.metadata.media) || (task.inputs[0] && task.inputs[0].media);
-      startFrameChooser(media);
-    },
-    function (error) {
-      MC.setBusy(button, false);
-      wmUpload.querySelector(".upload-progress").hidden = true;
-      MC.showError(messageOf(wmUpload), error);
-    }
-  );
+  let task;
+  try {
+    task = await uploadStep(wmUpload, "watermark_removal", [input.files[0]], wm, $("wm-progress"));
+  } catch (error) {
+    MC.setBusy(button, false);
+    wmUpload.querySelector(".upload-progress").hidden = true;
+    MC.showError(messageOf(wmUpload), error);
+    return;
+  }
+  MC.setBusy(button, false);
+  const media = (task.metadata && task.metadata.media) || (task.inputs[0] && task.inputs[0].media);
+  startFrameChooser(media);
 });
 
 function startFrameChooser(media) {
@@ -292,7 +292,7 @@ $("wm-clear").addEventListener("click", function () {
   renderRegions();
 });
 
-wmConfig.addEventListener("submit", function (event) {
+wmConfig.addEventListener("submit", async function (event) {
   event.preventDefault();
   const message = messageOf(wmConfig);
   if (!wm.regions.length) {
@@ -303,17 +303,16 @@ wmConfig.addEventListener("submit", function (event) {
   let button = $("wm-submit");
   MC.setBusy(button, true);
   MC.showMessage(message, T.submitting, "info");
-  MC.api("POST", "/api/tasks/" + encodeURIComponent(wm.taskId) + "/config", {
-    selected_frame: Number(range.value),
-    regions: wm.regions.map(integerRegion),
-  }).then(
-    function () {
-      goToTasks(wm.taskId);
-    },
-    function (error) {
-      MC.setBusy(button, false);
-      MC.showError(message, error);
-    }
-  );
+  try {
+    await MC.api("POST", "/api/tasks/" + encodeURIComponent(wm.taskId) + "/config", {
+      selected_frame: Number(range.value),
+      regions: wm.regions.map(integerRegion),
+    });
+  } catch (error) {
+    MC.setBusy(button, false);
+    MC.showError(message, error);
+    return;
+  }
+  goToTasks(wm.taskId);
 });
 

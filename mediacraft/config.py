@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 PREFIX = "MEDIACRAFT_"
+PROXY_SCHEMES = ("http://", "https://", "socks4://", "socks5://", "socks5h://")
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -81,6 +82,9 @@ class Config:
     min_limit_rate_kb: int = 256  # the lowest limit_rate a visitor may set (KiB/s)
     lowest_speed_kb: int = 10  # a download slower than this on average fails (KiB/s; 0: off)
     lowest_speed_seconds: int = 60  # ... measured over this window
+    extractors: str = "all"  # videos on web pages by yt-dlp's extractors: all | generic | off
+    extraction_seconds: int = 60  # longest look for the video on one page
+    proxy: str = ""  # outbound proxy of every download (http://, https://, socks5://, socks5h://)
     run_queue: bool = True  # run task workers in this process (off for admin commands)
     plugins: tuple[str, ...] = ()  # extra processor modules to import (tests use this)
     # --- what one visitor may hold (hostile visitors; see docs/abuse.md)
@@ -150,6 +154,15 @@ class Config:
             raise ConfigError(
                 f"{PREFIX}LOWEST_SPEED_KB ({self.lowest_speed_kb}) must not be above "
                 f"{PREFIX}MIN_LIMIT_RATE_KB ({self.min_limit_rate_kb})"
+            )
+        if self.extractors not in {"all", "generic", "off"}:
+            raise ConfigError(
+                f"{PREFIX}EXTRACTORS must be 'all', 'generic' or 'off', not {self.extractors!r}"
+            )
+        if self.proxy and not self.proxy.lower().startswith(PROXY_SCHEMES):
+            raise ConfigError(
+                f"{PREFIX}PROXY must start with one of {', '.join(PROXY_SCHEMES)} "
+                "(user:password@ may follow)"
             )
         if self.storage not in {"file", "sqlite"} and not _is_postgres_url(self.storage):
             raise ConfigError(
@@ -225,7 +238,7 @@ AT_LEAST_ONE = (
     "max_stored_tasks_per_user", "max_task_seconds", "max_clips", "per_host_connections",
     "max_uploads_per_user", "max_video_pixels",
     "max_video_streams", "max_video_frames", "gunicorn_workers", "gunicorn_threads",
-    "gunicorn_connections", "gunicorn_timeout", "max_upload_mb",
+    "gunicorn_connections", "gunicorn_timeout", "max_upload_mb", "extraction_seconds",
 )  # fmt: skip
 POSITIVE = (
     "heartbeat_seconds", "stale_after_seconds", "poll_seconds", "frame_seconds",

@@ -37,6 +37,7 @@ REASONS: dict[str, str] = {
     "not_live": "stopping something that is not a live recording",
     "download_failed": "a download failed for another reason",
     "not_a_video": "an input is not a usable video",
+    "no_video": "a web page on which no video was found",
     "media_failed": "ffmpeg (or the decoder) failed on the input",
     "no_regions": "a watermark removal without a region",
     "too_few_clips": "a merge with fewer than two clips",
@@ -47,6 +48,15 @@ REASONS: dict[str, str] = {
     "unsupported_media_type": "the body or file is not of a type the endpoint takes",
     "method_not_allowed": "the endpoint does not answer this method",
     "unavailable": "the server cannot serve the request now",
+    "link_invalid": "a share or device link that is not valid here (forged, or another task's)",
+    "link_expired": "a share or device link past its expiry",
+    "link_used": "a single-use device link used already",
+    "link_revoked": "a share link its owner revoked",
+    "link_gone": "the task or visitor a link points at was deleted",
+    "upload_offset": "a chunk that does not start where the resumable upload is",
+    "length_required": "a chunk sent without a Content-Length",
+    "bad_tag": "a tag that is empty, too long or has control characters",
+    "too_many_tags": "a task that has as many tags as it may have",
 }
 
 #: the reason of an API error that has no MediaCraftError behind it, by HTTP status

@@ -41,6 +41,7 @@ from .liveness import HeartbeatWatch, process_alive, same_machine, this_process
 from .logs import task_logging
 from .model import Task, TaskStatus, utcnow
 from .paths import TaskPaths, remove_detached
+from .posters import attach_poster
 from .processors import JobContext, get_processor
 from .progress import CancelToken, Progress
 from .storage import StorageInterface, queue_limits
@@ -294,6 +295,7 @@ class TaskQueue:
             )
             result = processor.run(ctx)
             job.token.check()
+            result = attach_poster(result, paths.result_dir)
             with job.lock:
                 latest = job.latest
             self._finish(job, paths, TaskStatus.COMPLETED, result=result, latest=latest)

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .config import Config
 from .exceptions import InvalidTransition, NotFound, ValidationError
@@ -19,6 +20,7 @@ from .processors import get_processor
 from .queue import TaskQueue
 from .storage import StorageInterface, TaskPage, TaskQuery, queue_limits, task_limits
 from .storage.base import QueueSnapshot
+from .tags import task_tags
 from .uploads import upload_in_progress
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,8 @@ class TaskService:
         data["download_url"] = (
             f"/api/tasks/{task.task_id}/download" if task.status is TaskStatus.COMPLETED else None
         )
+        data["poster_url"] = poster_url(task)
+        data["tags"] = task_tags(task)
         return data
 
     def list_tasks(self, user_id: str, query: TaskQuery) -> TaskPage:
@@ -71,18 +75,28 @@ class TaskService:
         self.ensure_user(user_id)
         self.storage.create_task(task, task_limits(self.config))
         processor = get_processor(task.task_type)
+        try:
+            processor.store_private(task, payload, self.config)
+        except BaseException:
+            self._forget_new(task)
+            raise
         if not processor.needs_upload:
             try:
                 self.storage.enqueue([task.task_id], queue_limits(self.config), _waiting)
             except BaseException:  # refused (queue full) or not saved (disk): leave nothing
-                try:
-                    self.storage.delete_task(task.task_id)
-                except Exception:  # the original error is the one to answer
-                    log.exception("Could not remove task %s", task.task_id)
+                self._forget_new(task)
                 raise
             self.wake()
             task = self.storage.get_task(task.task_id) or task
         return task
+
+    def _forget_new(self, task: Task) -> None:
+        """Remove a task that could not be queued, and any file it already had."""
+        try:
+            self.storage.delete_task(task.task_id)
+            TaskPaths.of(self.config.data_dir, task).remove_all()
+        except Exception:  # the original error is the one to answer
+            log.exception("Could not remove task %s", task.task_id)
 
     def build(self, user_id: str, payload: dict[str, Any]) -> Task:
         """Validate a creation payload into an unsaved Task."""
@@ -238,6 +252,15 @@ class TaskService:
     def wake(self) -> None:
         if self.queue is not None:
             self.queue.notify()
+
+
+def poster_url(task: Task) -> str | None:
+    """Where a finished result's poster is served; the completion time makes each result's URL
+    its own, so a browser's cached poster of an earlier attempt is never shown."""
+    if task.status is not TaskStatus.COMPLETED or not (task.result or {}).get("poster"):
+        return None
+    stamp = quote(task.completed_at or "", safe="")
+    return f"/api/tasks/{task.task_id}/poster?v={stamp}"
 
 
 def _waiting(task: Task) -> None:

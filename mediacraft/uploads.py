@@ -184,29 +184,10 @@ def _store_files(config: Config, task: Task, files: list[UploadedFile]) -> list[
                 raise UploadTooLarge(
                     f"The upload is larger than the {config.max_upload_mb} MB limit"
                 )
-            if size == 0:
-                raise MediaError(
-                    f"{display_name(upload.filename)}: the uploaded file is empty",
-                    reason="empty_file",
-                )
-            try:
-                info = probe_upload(part, budget)
-            except MediaError as exc:
-                raise MediaError(
-                    f"{display_name(upload.filename)}: {exc.message}", reason=exc.reason
-                ) from None
-            final = _claim_name(paths.upload_dir, part, extension_for(info.format_name))
-            written.append(final)
-            part.unlink()
+            item = accept_part(paths.upload_dir, part, upload.filename, budget)
             written.remove(part)
-            accepted.append(
-                {
-                    "path": str(final),
-                    "original_filename": display_name(upload.filename),
-                    "size": size,
-                    "media": media_metadata(info),
-                }
-            )
+            written.append(Path(item["path"]))
+            accepted.append(item)
     except OSError as exc:
         _remove(written, paths.upload_dir)
         failure = storage_failure(exc)
@@ -217,6 +198,39 @@ def _store_files(config: Config, task: Task, files: list[UploadedFile]) -> list[
         _remove(written, paths.upload_dir)
         raise
     return accepted
+
+
+def accept_part(
+    upload_dir: Path, part: Path, filename: str | None, budget: DecodeBudget
+) -> dict[str, Any]:
+    """Probe a fully received file and give it its ``input-NN`` name; its ``inputs`` entry.
+
+    On a file that is empty or not a usable video, :class:`MediaError` naming
+    the visitor's file; the part is then left for the caller to remove.
+    """
+    size = part.stat().st_size
+    if size == 0:
+        raise MediaError(
+            f"{display_name(filename)}: the uploaded file is empty", reason="empty_file"
+        )
+    try:
+        info = probe_upload(part, budget)
+    except MediaError as exc:
+        raise MediaError(
+            f"{display_name(filename)}: {exc.message}", reason=exc.reason
+        ) from None
+    final = _claim_name(upload_dir, part, extension_for(info.format_name))
+    try:
+        part.unlink()
+    except BaseException:
+        final.unlink(missing_ok=True)
+        raise
+    return {
+        "path": str(final),
+        "original_filename": display_name(filename),
+        "size": size,
+        "media": media_metadata(info),
+    }
 
 
 def _claim_name(directory: Path, part: Path, extension: str) -> Path:

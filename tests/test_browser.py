@@ -150,7 +150,7 @@ def test_first_visit_shows_an_empty_list(browser, server) -> None:
 
 def test_download_from_the_page_plays_in_the_player(page, server, origin) -> None:
     page.goto(server.url + "/")
-    page.get_by_label("Video link").fill(origin.url("show/index.m3u8"))
+    page.get_by_label("Link", exact=True).fill(origin.url("show/index.m3u8"))
     page.get_by_label("Name (optional)").fill("Loopback show")
     page.get_by_label("Quality").select_option("720p")
     page.get_by_label("Profile").select_option("fast")
@@ -274,7 +274,7 @@ def test_cancel_retry_and_delete_selected_from_the_list(page, server, origin) ->
     origin.latency = 1.0  # slow enough to cancel while it runs
     try:
         page.goto(server.url + "/")
-        page.get_by_label("Video link").fill(origin.url("show/index.m3u8"))
+        page.get_by_label("Link", exact=True).fill(origin.url("show/index.m3u8"))
         page.get_by_label("Name (optional)").fill("Slow show")
         page.get_by_label("Profile").select_option("low_bandwidth")
         page.get_by_role("button", name="Start download").click()
@@ -330,7 +330,7 @@ def test_live_recording_is_started_from_the_form_and_stopped_with_its_button(
     playlist = build_live_source(origin.root, seconds=30, segment=0.5)
     LiveFeed.from_vod(origin, playlist, "live/live.m3u8", window=4, initial=6)
     page.goto(server.url + "/")
-    page.get_by_label("Video link").fill(origin.url("live/live.m3u8"))
+    page.get_by_label("Link", exact=True).fill(origin.url("live/live.m3u8"))
     page.get_by_label("Name (optional)").fill("On air")
     page.locator(".more-options summary").click()
     page.get_by_label("Recording length for a live stream (minutes)").fill("2")
@@ -356,6 +356,39 @@ def test_live_recording_is_started_from_the_form_and_stopped_with_its_button(
     assert page.locator("#t-tracks").inner_text() == "Audio: unknown language"
 
 
+def test_dash_audio_clip_with_a_cookies_file_from_the_form(page, server, origin, tmp_path) -> None:
+    from tests.support.dash import package_dash
+
+    package_dash(origin.root / "src" / "clip.mp4", origin.root / "dash")
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n"
+                       "127.0.0.1\tFALSE\t/\tFALSE\t0\tsid\tformvalue\n")  # fmt: skip
+    origin.clear_log()
+    page.goto(server.url + "/")
+    assert "Paste a page, a playlist or a file link" in page.locator("#panel-download").inner_text()
+    page.get_by_label("Link", exact=True).fill(origin.url("dash/manifest.mpd"))
+    page.get_by_label("Name (optional)").fill("Seaside audio")
+    page.locator(".more-options summary").click()
+    page.get_by_label("Save as").select_option("m4a")
+    page.get_by_label("From", exact=True).fill("0:01")
+    page.get_by_label("To", exact=True).fill("3")
+    page.get_by_label("Cookies file (optional)").set_input_files(str(cookies))
+    shot(page, "create-download-options")
+    with page.expect_request(lambda r: r.url.endswith("/api/tasks/create")) as request_info:
+        page.get_by_role("button", name="Start download").click()
+    sent = request_info.value.post_data_json
+    assert sent["options"]["container"] == "m4a"
+    assert (sent["options"]["start"], sent["options"]["end"]) == ("0:01", "3")
+    assert "formvalue" in sent["cookies"]
+    task_id = created_id(page)
+    wait_for_status(page, task_id, "completed")
+    item = page.locator(f'.task-item[data-task-id="{task_id}"]')
+    assert item.get_by_role("link", name="Download").is_visible()
+    media = [e for e in origin.log if e.path.startswith("/dash/chunk")]
+    assert media and all(e.headers.get("Cookie") == "sid=formvalue" for e in media)
+    assert not any("stream0" in e.path for e in media)  # audio only: no video segment
+
+
 def test_failed_task_shows_its_message_and_a_hint(page, server, origin) -> None:
     answer = page.request.post(
         server.url + "/api/tasks/create",
@@ -379,7 +412,7 @@ def test_failed_task_shows_its_message_and_a_hint(page, server, origin) -> None:
 
 def test_server_errors_are_shown_in_the_visitors_language(page, server) -> None:
     page.goto(server.url + "/?lang=zh")
-    page.get_by_label("视频链接").fill("ftp://example.com/video.m3u8")
+    page.get_by_label("链接", exact=True).fill("ftp://example.com/video.m3u8")
     page.get_by_role("button", name="开始下载").click()
     message = page.locator("#download-form .message.error")
     message.wait_for(state="visible")

@@ -211,8 +211,8 @@ def test_split_discontinuities_serves_every_part(client, origin) -> None:
     task_id = client.post("/api/tasks/create", json=body).json["data"]["task_id"]
     done = finished(client, task_id)
     assert done["status"] == "completed", done["error_message"]
-    assert done["result"]["files"] == ["disc.part2.mp4"]
-    part = client.get(f"/api/tasks/{task_id}/download?file=disc.part2.mp4")
+    assert done["result"]["files"] == ["Two_parts.part2.mp4"]
+    part = client.get(f"/api/tasks/{task_id}/download?file=Two_parts.part2.mp4")
     data = part.get_data()
     part.close()
     assert part.status_code == 200 and data[4:8] == b"ftyp"

@@ -30,9 +30,27 @@ def is_api_request() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from . import batches, compat_download, compat_video, events, media, openapi, tasks, user
+    from . import (
+        account,
+        batches,
+        compat_download,
+        compat_video,
+        events,
+        media,
+        openapi,
+        posters,
+        resumable,
+        shares,
+        tags,
+        tasks,
+        user,
+    )
 
-    for module in (user, tasks, openapi, compat_download, compat_video, batches, events, media):
+    modules = (
+        user, tasks, openapi, compat_download, compat_video, batches, events, media,
+        posters, shares, account, resumable, tags,
+    )
+    for module in modules:
         app.register_blueprint(module.bp)
 
     @app.errorhandler(MediaCraftError)

@@ -129,6 +129,16 @@ DOWNLOAD_OPTIONS = {
         "subtitles": {**LANGUAGE, "description": "none (default), all, or a language"},
         "split_discontinuities": {"type": "boolean",
                                   "description": "one file per discontinuity group"},
+        "user_agent": {"type": "string", "description": "User-Agent of every request"},
+        "referer": {"type": "string", "description": "Referer of every request"},
+        "container": {"type": "string", "enum": ["mp4", "mkv", "m4a", "mp3"],
+                      "description": "m4a/mp3: audio only (mp3 re-encoded)"},
+        "start": {"type": ["number", "string"],
+                  "description": "start of a time range: seconds or hh:mm:ss"},
+        "end": {"type": ["number", "string"],
+                "description": "end of a time range (after start): seconds or hh:mm:ss"},
+        "precise_cut": {"type": "boolean",
+                        "description": "cut at the exact frames (re-encodes the clip)"},
     },
 }  # fmt: skip
 DOWNLOAD_RESULT = {
@@ -176,6 +186,11 @@ DOWNLOAD_RESULT = {
             "items": {"type": "string"},
             "description": "further files (parts, subtitles): GET download?file=<name>",
         },
+        "page": {
+            "type": "object",
+            "description": "a web page's video: what yt-dlp found",
+            "properties": {"title": {"type": "string"}, "extractor": {"type": "string"}},
+        },
     },
 }
 LOG = obj(
@@ -193,7 +208,10 @@ CREATE_BODY = {
     "properties": {
         "task_type": {"type": "string"},  # enum: the registered processors, at request time
         "name": {"type": "string", "maxLength": 200},
-        "url": {"type": "string", "description": "http(s) URL (download)"},
+        "url": {"type": "string",
+                "description": "http(s) URL (download): a page, a playlist or manifest, a file"},
+        "cookies": {"type": "string", "description": "download: the text of a Netscape "
+                    "cookies.txt, kept with the task, sent to the URL's host only"},
         "priority": {"type": "integer", "minimum": -100, "maximum": 100},
         "options": DOWNLOAD_OPTIONS,
     },
@@ -207,11 +225,18 @@ LIST_PARAMS = [
     query("type", {"type": "string"}, "task type"),
     query("search", {"type": "string"}, "substring of name or URL"),
     query("batch_id", {"type": "string"}),
+    query("tag", {"type": "string", "maxLength": 40}, "tasks with this tag (any case)"),
+    query(
+        "resolution",
+        {"type": "string", "enum": ["480p", "720p", "1080p", "4k"]},
+        "by the picture's shorter side: up to 480, 481-720, 721-1080, above 1080",
+    ),
+    query("duration", {"type": "string"}, "seconds, from-to: 0-60, 60-600, 3600-"),
     query(
         "sort",
         {"type": "string"},
         "created_at, updated_at, name, status, progress, "
-        "priority or task_type; prefix - for descending",
+        "priority, task_type, size or duration; prefix - for descending",
     ),
     query("page", {"type": "integer", "minimum": 1}),
     query("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
@@ -739,6 +764,12 @@ def document() -> dict[str, Any]:
                             "description": "Why a failed task failed (the same words "
                             "as an error envelope's data.reason)",
                         },
+                        "download_url": {"type": ["string", "null"]},
+                        "poster_url": {
+                            "type": ["string", "null"],
+                            "description": "the result's poster (JPEG), when it has one",
+                        },
+                        "tags": {"type": "array", "items": {"type": "string"}},
                     },
                 },
             }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, current_app, g, request
 
 from ..exceptions import ValidationError
 from ..model import TaskStatus
 from ..storage import TaskQuery
 from ..storage.base import SORT_FIELDS
+from ..tags import RESOLUTIONS, clean_tag
 from .envelope import envelope
 
 bp = Blueprint("user_api", __name__, url_prefix="/api/user")
@@ -62,15 +65,41 @@ def parse_task_query() -> TaskQuery:
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise ValidationError(f"page must be ≥ 1 and per_page between 1 and {MAX_PER_PAGE}")
     search = args.get("search") or args.get("q") or None
+    resolution = args.get("resolution") or None
+    if resolution is not None and resolution not in RESOLUTIONS:
+        raise ValidationError(f"resolution must be one of {', '.join(RESOLUTIONS)}")
+    tag = clean_tag(args["tag"]) if args.get("tag") else None
+    min_duration, max_duration = parse_duration_range(args.get("duration") or "")
     return TaskQuery(
         status=statuses,
         task_type=args.get("type") or args.get("task_type") or None,
         batch_id=args.get("batch_id") or None,
         search=search[:200] if search else None,
+        tag=tag,
+        resolution=resolution,
+        min_duration=min_duration,
+        max_duration=max_duration,
         sort=sort,
         offset=(page - 1) * per_page,
         limit=per_page,
     )
+
+
+_RANGE = re.compile(r"^(\d{1,7})?-(\d{1,7})?$")
+
+
+def parse_duration_range(raw: str) -> tuple[float | None, float | None]:
+    """``"60-600"`` (seconds, from inclusive, to exclusive), ``"3600-"``, ``"-60"``; ``""``: any."""
+    if not raw:
+        return None, None
+    match = _RANGE.match(raw)
+    if not match or raw == "-":
+        raise ValidationError("duration must be a range of seconds such as 60-600, 3600- or -60")
+    low = float(match.group(1)) if match.group(1) else None
+    high = float(match.group(2)) if match.group(2) else None
+    if low is not None and high is not None and high <= low:
+        raise ValidationError("duration's upper end must be above its lower end")
+    return low, high
 
 
 @bp.get("/tasks")

@@ -1,4 +1,8 @@
-"""``mediacraft download URL -o out.mp4``: one download with a progress bar on stderr.
+"""``mediacraft download URL -o out.mp4``: one download with its progress on stderr (--json:
+JSON lines on stdout).
+
+The result's suffix follows what was written: ``--container``, ``.m4a`` for a
+stream without picture, a file's own container when its codecs do not fit MP4.
 
 Work files live beside the output (``.out.mp4.download/``), so running the
 same command again after an interruption or a crash resumes it.
@@ -9,25 +13,25 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import time
 from pathlib import Path
-from typing import TextIO
 
 from ..config import Config
 from ..download import DownloadLimits, DownloadOptions, download, parse_rate, politeness
-from ..download.options import PROFILES
+from ..download.cookies import load_for
+from ..download.options import CONTAINERS, PROFILES, parse_time
 from ..exceptions import MediaCraftError, ValidationError
-from ..humanize import human_bytes, human_eta
-from ..progress import Progress
+from ..humanize import human_bytes
+from .live import DownloadView, JsonLines, download_view
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "download",
-        help="download an HLS stream or a video file to MP4",
-        description="Download an HLS (M3U8) stream or a direct video file to an MP4 file.",
+        help="download a page's video, an HLS or DASH stream, or a video file",
+        description="Download a web page's video, an HLS (M3U8) or DASH (MPD) stream, or a "
+        "direct video file, to MP4 (or the --container asked for).",
     )
-    parser.add_argument("url", help="http(s) URL of an HLS playlist or a video file")
+    parser.add_argument("url", help="http(s) URL of a page, a playlist or manifest, or a file")
     parser.add_argument("-o", "--output", required=True, type=Path, help="the MP4 to write")
     parser.add_argument("--quality", default=None, help="best (default), worst, 720p, or bits/s")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
@@ -48,8 +52,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="audio rendition: a language such as en, or all (default: the stream's default)",
     )  # fmt: skip
     parser.add_argument(
-        "--subtitles", default=None, help="none (default), all, or a language such as en"
-    )
+        "--subtitles", "--subs", dest="subtitles", default=None,
+        help="none (default), all, or a language such as en",
+    )  # fmt: skip
+    parser.add_argument(
+        "--container", choices=CONTAINERS, default=None,
+        help="mp4 (default), mkv, m4a (audio, copied) or mp3 (audio, re-encoded)",
+    )  # fmt: skip
+    parser.add_argument("--start", default=None, help="start of a time range: seconds or hh:mm:ss")
+    parser.add_argument("--end", default=None, help="end of a time range: seconds or hh:mm:ss")
+    parser.add_argument(
+        "--precise-cut", action="store_true",
+        help="cut the time range at the exact frames (re-encodes), not at keyframes",
+    )  # fmt: skip
+    parser.add_argument("--cookies", type=Path, default=None, metavar="FILE",
+                        help="a Netscape cookies.txt; only the link's host gets its cookies")
+    parser.add_argument("--user-agent", default=None, help="the User-Agent of every request")
+    parser.add_argument("--referer", default=None, help="the Referer of every request")
     parser.add_argument(
         "--split-discontinuities", action="store_true",
         help="write each discontinuity group as its own file instead of joining them",
@@ -66,6 +85,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--json", action="store_true",
+        help="progress as JSON lines on stdout ('progress', then 'done' or 'error')",
+    )  # fmt: skip
+    parser.add_argument(
         "-v", "--verbose", action="store_true",
         help="print the download's log (variant, renditions, retries, reloads)",
     )  # fmt: skip
@@ -80,41 +103,6 @@ def _headers(values: list[str]) -> dict[str, str]:
             raise ValidationError(f"--header {value!r} must look like 'Name: value'")
         headers[name.strip()] = content.strip()
     return headers
-
-
-class ProgressBar:
-    """A single ``\\r``-updated line on a text stream."""
-
-    def __init__(self, stream: TextIO, interval: float = 0.2) -> None:
-        self.stream = stream
-        self.interval = interval if stream.isatty() else max(interval, 1.0)
-        self._last = 0.0
-        self._width = 0
-
-    def __call__(self, progress: Progress) -> None:
-        now = time.monotonic()
-        if now - self._last < self.interval and progress.stage == "downloading":
-            return
-        self._last = now
-        filled = int(progress.percent / 5)
-        parts = [f"{progress.stage:<11}", f"[{'#' * filled}{'.' * (20 - filled)}]"]
-        parts.append(f"{progress.percent:5.1f}%")
-        if progress.segments_total:
-            parts.append(f"{progress.segments_done or 0}/{progress.segments_total} seg")
-        parts.append(f"{human_bytes(progress.bytes_done)}/{human_bytes(progress.bytes_total)}")
-        if progress.speed is not None:
-            parts.append(f"{human_bytes(progress.speed)}/s")
-        parts.append(f"ETA {human_eta(progress.eta)}")
-        line = "  ".join(parts)
-        pad = " " * max(0, self._width - len(line))
-        self._width = len(line)
-        self.stream.write("\r" + line + pad)
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self._width:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def build_options(args: argparse.Namespace, limits: DownloadLimits) -> DownloadOptions:
@@ -134,6 +122,12 @@ def build_options(args: argparse.Namespace, limits: DownloadLimits) -> DownloadO
         audio_lang=args.audio_lang,
         subtitles=args.subtitles,
         split_discontinuities=args.split_discontinuities or None,
+        container=args.container,
+        start=parse_time(args.start, "--start"),
+        end=parse_time(args.end, "--end"),
+        precise_cut=args.precise_cut or None,
+        user_agent=args.user_agent,
+        referer=args.referer,
     )
 
 
@@ -142,7 +136,8 @@ def _print_log(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    bar: ProgressBar | None = None
+    bar: DownloadView | None = None
+    events = JsonLines(sys.stdout) if args.json else None
     try:
         config = Config.from_env()
         # A local user owns the machine: the server's caps apply, not the visitor floors.
@@ -151,8 +146,12 @@ def run(args: argparse.Namespace) -> int:
         options = build_options(args, limits)
         allowed = tuple(config.allowed_networks) + tuple(args.allow_network)
         output: Path = args.output
+        cookies = None
+        if args.cookies is not None:
+            cookies = load_for(args.cookies.read_text(encoding="utf-8", errors="replace"),
+                               args.url)  # fmt: skip
         work_dir = output.with_name(f".{output.name}.download")
-        bar = None if args.quiet else ProgressBar(sys.stderr)
+        bar = download_view(sys.stderr, sys.stdout, quiet=args.quiet, as_json=args.json)
         result = download(
             args.url,
             output,
@@ -163,21 +162,31 @@ def run(args: argparse.Namespace) -> int:
             allowed_networks=allowed,
             limits=limits,
             log=_print_log if args.verbose else None,
+            choose_suffix=True,
+            cookies=cookies,
         )
         shutil.rmtree(work_dir, ignore_errors=True)
     except KeyboardInterrupt:
         if bar:
             bar.close()
+        if events:
+            events.emit("interrupted")
         print("mediacraft: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     except (MediaCraftError, ValueError, OSError) as exc:
         if bar:
             bar.close()
         message = " ".join(str(exc).split())
+        if events:
+            events.emit("error", message=message)
         print(f"mediacraft: error: {message}", file=sys.stderr)
         return 1
     if bar:
         bar.close()
+    if events:
+        events.emit("done", path=str(result.path), size=result.size, duration=result.duration,
+                    width=result.width, height=result.height,
+                    files=[str(f) for f in result.files[1:]], gaps=result.gaps)  # fmt: skip
     duration = f"{result.duration:.1f} s" if result.duration else "unknown duration"
     size = f"{result.width}x{result.height}" if result.width else "no video"
     print(f"{result.path}  {human_bytes(result.size)}  {duration}  {size}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""One download from URL to MP4: detect HLS or a direct file, fetch, mux, probe.
+"""One download from URL to MP4: detect HLS, DASH or a direct file, fetch, mux, probe.
 
 This is the function the task processor, the CLI and batch call. Everything
 it writes while working lives in ``work_dir`` (checkpoint included), so a
@@ -13,6 +13,7 @@ message that says why: a live playlist is recorded (or refused when no
 from __future__ import annotations
 
 import glob
+import http.cookiejar
 import os
 import shutil
 import threading
@@ -23,14 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import Cancelled, DownloadError, Interrupted, MediaCraftError, QuotaExceeded
 from ..progress import CancelToken, LogHook, ProgressHook, ignore_log
+from . import mpd
 from . import playlist as hls_playlist
 from .checkpoint import NAME as CHECKPOINT_NAME
+from .clip import Cut, clip_tracks, drop_video, finish, needs_finish, output_path, whole_file_cut
 from .fetch import Body, Fetcher, Stopped, disk_error
 from .guard import check_url, guarded_session
 from .http import PART_NAME, DirectDownload, RemoteFile
 from .limits import DownloadLimits
 from .options import DownloadOptions
 from .remux import is_mp4, remux_to_mp4
+from .sniff import media_suffix, what_it_is
 from .tracker import Tracker
 from .watchdog import SpeedFloor
 
@@ -47,12 +51,13 @@ class DownloadResult:
     duration: float | None
     width: int | None
     height: int | None
-    kind: str  # "hls" or "direct"
+    kind: str  # "hls", "dash" or "direct"
     segments: int | None = None
     tracks: list[dict[str, Any]] = field(default_factory=list)  # type, codec, language
     gaps: list[dict[str, Any]] = field(default_factory=list)  # media missing from the result
     live: dict[str, Any] | None = None  # recorded_seconds, ended_by (live recordings)
     files: list[Path] = field(default_factory=list)  # every file written (parts, subtitles)
+    page: dict[str, Any] | None = None  # a page's video: title, extractor
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -77,6 +82,24 @@ def _open(
             body.read(head.extend, until=HEAD_BYTES)
             remote = RemoteFile.from_headers(body.final_url, body.status, dict(body.headers))
             content_type = body.headers.get("Content-Type", "")
+            if looks_like_page(bytes(head), content_type):
+                body.close()
+                return "page", b"", remote, None
+            if mpd.looks_like_mpd(bytes(head), content_type) and not (
+                hls_playlist.looks_like_playlist(bytes(head[:64]))
+            ):
+                body.max_bytes = limits.max_playlist_bytes  # the manifest is kept in memory
+                body.read(head.extend)
+                if not mpd.is_mpd_document(bytes(head)):
+                    if b"<html" in bytes(head[:4096]).lower():
+                        body.close()
+                        return "page", b"", remote, None
+                    raise DownloadError(
+                        "The URL answered with an XML document that is not a DASH manifest "
+                        "(not a video)"
+                    )
+                body.close()
+                return "dash", bytes(head), remote, None
             if not hls_playlist.looks_like_playlist(bytes(head[:64]), content_type):
                 return "direct", bytes(head), remote, body
             if not hls_playlist.looks_like_playlist(bytes(head[:64])):
@@ -90,6 +113,32 @@ def _open(
         return "hls", bytes(head), remote, None
 
     return fetcher.retrying("The URL", attempt)
+
+
+def _check_direct(head: bytes, body: Body | None) -> None:
+    """Refuse a direct link that is compressed or not media, on its first bytes."""
+    encoding = (body.headers.get("Content-Encoding", "") if body is not None else "").lower()
+    if encoding and encoding != "identity":
+        raise DownloadError(
+            f"The server sent the file compressed (Content-Encoding: {encoding}) although it "
+            "was asked not to; it cannot be stored as media"
+        )
+    if not head:
+        raise DownloadError("The link answered with an empty body, not a video")
+    if media_suffix(head) is None:
+        raise DownloadError(
+            f"The link is not a video: its first bytes are {what_it_is(head)}",
+            reason="not_a_video",
+        )
+
+
+def looks_like_page(head: bytes, content_type: str = "") -> bool:
+    """An HTML page (where yt-dlp's extractors look for the video), not media."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml"):
+        return True
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith((b"<!doctype html", b"<html"))
 
 
 def _probe_result(path: Path, planned: list[dict] | None) -> Any:
@@ -136,12 +185,15 @@ def download(
     limits: DownloadLimits | None = None,
     log: LogHook | None = None,
     choose_suffix: bool = False,
+    cookies: http.cookiejar.CookieJar | None = None,
+    _from_page: bool = False,
 ) -> DownloadResult:
-    """Download ``url`` (HLS playlist or direct file) to ``output`` as MP4.
+    """Download ``url`` (HLS playlist, DASH manifest or direct file) to ``output`` as MP4.
 
     ``limits`` are the server's (size caps, recording length, quota); ``log``
     receives the lines of the task's log; with ``choose_suffix`` an audio-only
-    result is written as ``.m4a`` beside ``output``. Raises DownloadError
+    result is written as ``.m4a`` beside ``output``; ``cookies`` (the task's,
+    already limited to its host) go with every request they match. Raises DownloadError
     (BlockedAddress for the SSRF guard, PlaylistError for a bad playlist) with
     a user-facing message, QuotaExceeded, StorageFull, ValidationError (a
     live link without ``record_seconds``), Cancelled (temporary files removed)
@@ -159,9 +211,11 @@ def download(
     tracker = Tracker(progress)
     session = guarded_session(
         allowed_networks,
-        headers=options.headers,
+        headers=options.request_headers,
         pool_maxsize=max(options.threads, options.connections) + 2,
         max_redirects=options.max_redirects,
+        cookies=cookies,
+        proxy=limits.proxy,
     )
     fetcher = Fetcher(
         session, options, max_bytes=limits.max_total_bytes, quota=limits.quota, log=log
@@ -180,17 +234,32 @@ def download(
     threading.Thread(target=_preload, name="download-preload", daemon=True).start()
     job: HlsDownload | DirectDownload | None = None
     temp_output = output
+    cut: Cut | None = None
     first: Body | None = None
     try:
         kind, body, remote, first = _open(fetcher, url, limits)
         cancel.check()
+        if kind == "page":
+            if _from_page:
+                raise DownloadError("The page's video link answered with another web page")
+            return _page(url, output, options, work_dir, progress, cancel, allowed_networks,
+                         limits, log, choose_suffix, cookies)  # fmt: skip
         floor = SpeedFloor(limits.lowest_speed, limits.lowest_speed_window)
         # Per process: an ffmpeg orphaned by a killed earlier attempt may still write its own.
         temp_output = output.with_name(f".{output.name}.{os.getpid()}.part")
-        if kind == "hls":
+        if kind in ("hls", "dash"):
             from .stream import plan_hls, record_and_mux
 
-            plan = plan_hls(fetcher, remote.url, body, options, limits, log)
+            if kind == "dash":
+                from .dash import plan_dash
+
+                plan = plan_dash(fetcher, remote.url, body, options, limits, log)
+            else:
+                plan = plan_hls(fetcher, remote.url, body, options, limits, log)
+            if options.audio_only:
+                plan.tracks = drop_video(plan.tracks, plan.variant_audio, log)
+            if not plan.live:
+                cut = clip_tracks(plan.tracks, options, log)
             outcome = record_and_mux(
                 plan, fetcher, work_dir, temp_output, output, options, tracker, cancel, log,
                 None if plan.live else floor,
@@ -199,6 +268,7 @@ def download(
         else:
             if remote.size is not None:
                 fetcher.budget.check(remote.size)
+            _check_direct(body, first)
             job = DirectDownload(
                 fetcher, remote, work_dir, options, tracker, cancel,
                 first=first, head=body, speed_floor=floor,
@@ -209,10 +279,35 @@ def download(
                 os.replace(path, temp_output)
             else:
                 tracker.set_stage("remuxing")
-                remux_to_mp4([path], temp_output, cancel.event)
+                try:
+                    remux_to_mp4([path], temp_output, cancel.event)
+                except DownloadError as exc:
+                    if options.container != "mp4" or not choose_suffix:
+                        raise
+                    # codecs MP4 cannot hold: the file is kept in its own container
+                    suffix = media_suffix(body) or ".bin"
+                    log(f"The file's codecs do not fit in MP4 ({exc.message[:120]}): "
+                        f"keeping it as {suffix}")  # fmt: skip
+                    os.replace(path, temp_output)
+                    output = output.with_suffix(suffix)
             outcome = None
         cancel.check()
-        info = _probe_result(temp_output, outcome.tracks if outcome else None)
+        planned = outcome.tracks if outcome else None
+        info = _probe_result(temp_output, planned)
+        if kind == "direct":
+            cut = whole_file_cut(options, info.duration)
+        if needs_finish(options, cut):
+            tracker.set_stage("remuxing")
+            output = output_path(output, options)
+            has_audio = any(t["type"] == "audio" for t in info.tracks)
+            finished_temp = temp_output.with_name(temp_output.name + ".out")
+            try:
+                finish(temp_output, finished_temp, options, cut, has_audio, cancel.event, log)
+                os.replace(finished_temp, temp_output)
+            finally:
+                finished_temp.unlink(missing_ok=True)
+            keep = planned if not (options.audio_only or cut is not None) else None
+            info = _probe_result(temp_output, keep)
         tracks = info.tracks
         if choose_suffix and info.width is None and output.suffix.lower() == ".mp4":
             output = output.with_suffix(".m4a")  # no picture: an audio file
@@ -264,4 +359,42 @@ def download(
             temp_output.unlink(missing_ok=True)
 
 
-__all__ = ["DownloadResult", "clean_work_dir", "download"]
+def _page(
+    url: str,
+    output: Path,
+    options: DownloadOptions,
+    work_dir: Path,
+    progress: ProgressHook | None,
+    cancel: CancelToken,
+    allowed_networks: Iterable[str],
+    limits: DownloadLimits,
+    log: LogHook,
+    choose_suffix: bool,
+    cookies: http.cookiejar.CookieJar | None,
+) -> DownloadResult:
+    """A web page: yt-dlp finds the video, this engine downloads it."""
+    from .pages import download_page
+
+    networks = tuple(allowed_networks)
+
+    def fetch(media_url: str, target: Path, media_options: DownloadOptions, *,
+              work_dir: Path) -> DownloadResult:  # fmt: skip
+        return download(
+            media_url, target, media_options, work_dir=work_dir, progress=progress,
+            cancel=cancel, allowed_networks=networks, limits=limits, log=log,
+            choose_suffix=choose_suffix, cookies=cookies, _from_page=True,
+        )  # fmt: skip
+
+    inner, found = download_page(
+        url, output, options, work_dir=work_dir, fetch=fetch, allowed_networks=networks,
+        limits=limits, cancel=cancel, log=log, cookies=cookies,
+    )  # fmt: skip
+    return DownloadResult(
+        path=Path(inner.path), size=inner.size, duration=inner.duration, width=inner.width,
+        height=inner.height, kind=inner.kind, segments=inner.segments, tracks=inner.tracks,
+        gaps=inner.gaps, live=inner.live, files=list(inner.files),
+        page={"title": found.title, "extractor": found.extractor},
+    )  # fmt: skip
+
+
+__all__ = ["DownloadResult", "clean_work_dir", "download", "looks_like_page"]

@@ -22,6 +22,7 @@ What requests-hardened cannot do, and is added here with the least code:
 
 from __future__ import annotations
 
+import http.cookiejar
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -221,11 +222,23 @@ def guarded_session(
     headers: dict[str, str] | None = None,
     pool_maxsize: int = 16,
     max_redirects: int = 5,
+    cookies: http.cookiejar.CookieJar | None = None,
+    proxy: str | None = None,
 ) -> requests.Session:
-    """A ``requests.Session`` whose every connection (redirects included) is guarded."""
+    """A ``requests.Session`` whose every connection (redirects included) is guarded.
+
+    ``proxy`` is the server's outbound proxy (``MEDIACRAFT_PROXY``, never a
+    visitor's): the destination is still resolved and judged here before the
+    request goes to the proxy, and a CONNECT tunnel is opened to the address
+    judged, not to a name the proxy would resolve again.
+    """
     allow = AllowList(allowed_networks)
     session = requests.Session()
     session.trust_env = False  # no proxies or .netrc from the environment
+    if proxy:
+        session.proxies = {"http": proxy, "https": proxy}
+    if cookies is not None:
+        session.cookies = cookies  # type: ignore[assignment]
     session.max_redirects = max_redirects
     session.mount("http://", GuardedAdapter(False, allow, pool_maxsize))
     session.mount("https://", GuardedAdapter(True, allow, pool_maxsize))

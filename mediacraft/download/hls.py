@@ -177,13 +177,14 @@ class HlsDownload:
         self._dirty = False
 
     def _streamable(self) -> bool:
-        """One VOD track of one MPEG-TS group: remux while downloading."""
+        """One VOD variant track of one MPEG-TS group: remux while downloading."""
         if len(self.tracks) != 1:
             return False
         track = self.tracks[0]
         segments = track.segments
         return (
-            not track.live
+            track.kind == "main"  # a rendition alone (audio only) is muxed: its language
+            and not track.live
             and bool(segments)
             and segments[-1].group == 0
             and segments[0].init is None
@@ -313,10 +314,35 @@ class HlsDownload:
         if init not in self._inits:
             body, _url = self.fetcher.get_bytes(
                 init.uri, "The initialization section (EXT-X-MAP)", init.byterange,
-                max_bytes=self.max_init_bytes,
+                max_bytes=self.max_init_bytes, expired_status=EXPIRED_STATUS,
             )  # fmt: skip
             self._inits[init] = body
         return self._inits[init]
+
+    def _fresh_init(self, track: Track, seg: Segment) -> bytes:
+        """The segment's initialization section; a 403/410 fetches the playlist again once."""
+        assert seg.init is not None
+        generation = track.generation
+        try:
+            return self._init(seg.init)
+        except LinkExpired as exc:
+            if self.refresher is None:
+                raise DownloadError(
+                    f"The initialization section returned HTTP {exc.status}: the link has "
+                    "expired or needs a login"
+                ) from None
+            self.log(f"The initialization section returned HTTP {exc.status}: fetching the "
+                     "playlist again")  # fmt: skip
+            self.refresher.refresh(track, generation)
+        fresh = track.segment(seg.index).init
+        assert fresh is not None
+        try:
+            return self._init(fresh)
+        except LinkExpired as exc:
+            raise DownloadError(
+                f"The initialization section returned HTTP {exc.status} even with fresh links: "
+                "the link has expired or needs a login"
+            ) from None
 
     # -- workers ------------------------------------------------------------------------
     def _fetch(self, track: Track, index: int) -> int:
@@ -435,7 +461,7 @@ class HlsDownload:
             with open(path, "rb") as source:
                 kind = packed.sniff(source.read(64 * 1024), has_init=seg.init is not None)
             name = f"{track.id}_g{seg.group:05d}{packed.SUFFIXES[kind]}"
-            init = self._init(seg.init) if seg.init else b""
+            init = self._fresh_init(track, seg) if seg.init else b""
             handle = open(self.group_path(name), "wb", buffering=0)
             group = GroupFile(name, kind)
             assembly.groups[seg.group] = group

@@ -57,6 +57,10 @@ class RemoteFile:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
+class RangeIgnored(Exception):
+    """A ranged request answered 200 with the whole file."""
+
+
 class DirectDownload:
     """Download ``remote`` to ``work_dir/direct.part``; :meth:`run` returns the path."""
 
@@ -162,13 +166,19 @@ class DirectDownload:
             end = part[1]
             if end >= 0:
                 first.read(sink, until=end)
+                while part[1] > end and not first.ended:  # the other parts were merged in
+                    end = part[1]
+                    first.read(sink, until=end)
             else:
                 first.read(sink)
         finally:
             first.close()
 
     def _fetch_part(self, number: int) -> None:
-        part = self.parts[number]
+        with self._lock:
+            if number >= len(self.parts):
+                return  # merged into the first part
+            part = self.parts[number]
 
         def attempt(_attempt: int) -> None:
             start, end, done = part
@@ -184,8 +194,16 @@ class DirectDownload:
                 byterange = ByteRange(position)
             else:
                 byterange = None
-            # A server that answers 200 to a Range is handled by fetch (it skips ahead).
-            self.fetcher.stream(self.remote.url, self._sink(part), byterange)
+            body = self.fetcher.open(self.remote.url, byterange)
+            try:
+                if byterange is not None and body.status == 200 and number > 0:
+                    # The server sends the whole file whatever the Range: N parts would
+                    # fetch N copies. The first part goes on alone (see run).
+                    raise RangeIgnored()
+                # A resumed single part on such a server: fetch skips ahead to the offset.
+                body.read(self._sink(part))
+            finally:
+                body.close()
 
         label = "The file" if len(self.parts) == 1 else f"Part {number + 1} of the file"
         self.fetcher.retrying(label, attempt)
@@ -211,8 +229,17 @@ class DirectDownload:
                 finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
                 self.cancel.check()
                 for future in finished:
-                    pending.pop(future)
-                    future.result()
+                    number = pending.pop(future)
+                    try:
+                        future.result()
+                    except RangeIgnored:
+                        self._one_connection(number)
+                first = self.parts[0]
+                if (len(self.parts) == 1 and first[1] >= 0 and first[0] + first[2] < first[1]
+                        and 0 not in pending.values()):  # fmt: skip
+                    # the parts were merged after the first one's request ended: the rest
+                    # comes in one more request (the server's whole file, skipped ahead)
+                    pending[executor.submit(self._fetch_part, 0)] = 0
                 if time.monotonic() - self._last_save >= max(1.0, self.options.checkpoint_interval):
                     self.save()
                 if self.speed_floor is not None:
@@ -233,6 +260,20 @@ class DirectDownload:
         self.close()
         tracker.emit(force=True)
         return self.path
+
+    def _one_connection(self, number: int) -> None:
+        """A server ignored Range: the first part takes over the whole file."""
+        if len(self.parts) == 1:
+            return
+        with self._lock:
+            size = self.parts[-1][1]
+            first = self.parts[0]
+            self.parts = [first]
+            first[1] = size
+        self.fetcher.log(
+            f"Part {number + 1} of the file: the server ignored the byte range and sent the "
+            "whole file; going on with one connection"
+        )
 
     def save_on_interrupt(self) -> None:
         try:

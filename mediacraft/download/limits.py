@@ -31,6 +31,9 @@ class DownloadLimits:
     lowest_speed: int = 10 * KiB  # slower than this on average over the window fails; 0: off
     lowest_speed_window: float = 60.0
     quota: int | None = None  # bytes left of the visitor's storage quota (None: no quota)
+    extractors: str = "all"  # videos on web pages: all | generic | off (yt-dlp's extractors)
+    extraction_seconds: float = 60.0  # longest look for the video on a page
+    proxy: str | None = None  # the server's outbound proxy (http://, socks5://...)
 
     @classmethod
     def from_config(cls, config: Config, *, visitor: bool = True) -> DownloadLimits:
@@ -46,6 +49,9 @@ class DownloadLimits:
             min_limit_rate=config.min_limit_rate_kb * KiB if visitor else KiB,
             lowest_speed=config.lowest_speed_kb * KiB,
             lowest_speed_window=float(config.lowest_speed_seconds),
+            extractors=config.extractors,
+            extraction_seconds=float(config.extraction_seconds),
+            proxy=config.proxy or None,
         )
 
     def with_quota(self, remaining: int | None) -> DownloadLimits:

@@ -30,8 +30,11 @@ VISITOR_FIELDS = frozenset({
     "profile", "quality", "threads", "retries", "retry_delay", "max_retry_delay",
     "connect_timeout", "first_byte_timeout", "stall_timeout", "limit_rate", "headers",
     "connections", "max_redirects", "record_seconds", "audio_lang", "subtitles",
-    "split_discontinuities",
+    "split_discontinuities", "user_agent", "referer", "container", "start", "end",
+    "precise_cut",
 })  # fmt: skip
+CONTAINERS = ("mp4", "mkv", "m4a", "mp3")
+AUDIO_CONTAINERS = frozenset({"m4a", "mp3"})
 ALIASES = {
     "max_retries": "retries",
     "rate_limit": "limit_rate",
@@ -45,6 +48,31 @@ _QUALITY = re.compile(r"^(best|worst|\d{2,4}p|\d+)$")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?[bB](?:/s)?)?\s*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_CLOCK = re.compile(r"^\s*(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d+)?)\s*$")
+
+
+def parse_time(value: str | int | float | None, name: str = "start") -> float | None:
+    """Seconds (``90``, ``"90.5"``) or a clock time (``"1:30"``, ``"01:02:03.5"``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValidationError(f"{name} must be seconds or hh:mm:ss, not {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _CLOCK.match(str(value))
+        if not match:
+            raise ValidationError(f"{name} {value!r} must be seconds or hh:mm:ss")
+        first, second, rest = match.groups()
+        hours, minutes = (first, second) if second is not None else (None, first)
+        if minutes is not None and second is not None and int(minutes) >= 60:
+            raise ValidationError(f"{name} {value!r} has more than 59 minutes")
+        if hours is None and minutes is not None and float(rest) >= 60:
+            raise ValidationError(f"{name} {value!r} has more than 59 seconds")
+        seconds = float(rest) + 60 * int(minutes or 0) + 3600 * int(hours or 0)
+    if seconds < 0 or seconds != seconds or seconds > 10 * 24 * 3600:
+        raise ValidationError(f"{name} must be from 0 to 864000 seconds")
+    return seconds
 
 
 def parse_rate(value: str | int | float | None) -> int | None:
@@ -84,6 +112,12 @@ class DownloadOptions:
     audio_lang: str | None = None  # None: the default rendition; "all"; or a language
     subtitles: str = "none"  # none | all | a language
     split_discontinuities: bool = False  # one file per discontinuity group, not re-encoded
+    user_agent: str | None = None  # sent as User-Agent (over ``headers``)
+    referer: str | None = None  # sent as Referer (over ``headers``)
+    container: str = "mp4"  # mp4 | mkv | m4a (audio, copied) | mp3 (audio, re-encoded)
+    start: float | None = None  # seconds into the video: only what covers the range is fetched
+    end: float | None = None
+    precise_cut: bool = False  # cut at the exact frames (re-encoding the edges), not keyframes
     # engine tuning (not settable from a payload)
     chunk_size: int = 512 * 1024
     split_threshold: int = 32 * MiB  # direct files at least this big are split
@@ -126,6 +160,9 @@ class DownloadOptions:
         profile = data.pop("profile", None)
         if "limit_rate" in data:
             data["limit_rate"] = parse_rate(data["limit_rate"])
+        for name in ("start", "end"):
+            if name in data:
+                data[name] = parse_time(data[name], name)
         return cls.from_profile(profile, limits, **data)
 
     def validated(self, limits: DownloadLimits | None = None) -> DownloadOptions:
@@ -169,6 +206,30 @@ class DownloadOptions:
             )
         if not isinstance(self.split_discontinuities, bool):
             raise ValidationError("split_discontinuities must be true or false")
+        if not isinstance(self.precise_cut, bool):
+            raise ValidationError("precise_cut must be true or false")
+        if self.container not in CONTAINERS:
+            raise ValidationError(
+                f"container {self.container!r} must be one of: {', '.join(CONTAINERS)}"
+            )
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 <= value <= 864000):  # fmt: skip
+                raise ValidationError(f"{name} must be seconds from 0 to 864000, or hh:mm:ss")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValidationError(
+                f"end ({self.end:g} s) must be after start ({self.start:g} s)"
+            )
+        if (self.start is not None or self.end is not None) and self.record_seconds is not None:
+            raise ValidationError("start and end cannot be combined with record_seconds")
+        for name in ("user_agent", "referer"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or "\r" in value
+                                      or "\n" in value or len(value) > MAX_HEADER_LENGTH):
+                raise ValidationError(
+                    f"{name} must be one line of at most {MAX_HEADER_LENGTH} characters"
+                )
         self._check_headers()
         if self.limit_rate is not None and (
             isinstance(self.limit_rate, bool)
@@ -197,6 +258,25 @@ class DownloadOptions:
                     f"Header {name} must be at most {MAX_HEADER_LENGTH} characters"
                 )
 
+    @property
+    def request_headers(self) -> dict[str, str]:
+        """``headers`` with ``user_agent`` and ``referer`` put in (those two win)."""
+        out = dict(self.headers)
+        for name, value in (("User-Agent", self.user_agent), ("Referer", self.referer)):
+            if value:
+                for key in [k for k in out if k.lower() == name.lower()]:
+                    del out[key]
+                out[name] = value
+        return out
+
+    @property
+    def audio_only(self) -> bool:
+        return self.container in AUDIO_CONTAINERS
+
+    @property
+    def clipped(self) -> bool:
+        return self.start is not None or self.end is not None
+
     def with_changes(self, **changes: Any) -> DownloadOptions:
         return replace(self, **changes).validated()
 
@@ -215,4 +295,5 @@ def _choice_ok(value: object, words: tuple[str, ...]) -> bool:
     return lowered in words or bool(_LANGUAGE.fullmatch(value.strip()))
 
 
-__all__ = ["DEFAULT_PROFILE", "PROFILES", "VISITOR_FIELDS", "DownloadOptions", "parse_rate"]
+__all__ = ["AUDIO_CONTAINERS", "CONTAINERS", "DEFAULT_PROFILE", "PROFILES", "VISITOR_FIELDS",
+           "DownloadOptions", "parse_rate", "parse_time"]  # fmt: skip

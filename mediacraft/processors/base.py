@@ -91,6 +91,14 @@ class Processor(ABC):
         """Check and copy a ``config`` call's body onto ``task.config``."""
         return None
 
+    def store_private(self, task: Task, payload: dict[str, Any], config: Config) -> None:
+        """Write what the task keeps out of its record (a cookies file), once it is saved.
+
+        Called after the task is stored and before it is queued; the files go
+        under the task's own directories, which are removed with it.
+        """
+        return None
+
 
     @abstractmethod
     def run(self, ctx: JobContext) -> dict[str, Any]:

@@ -1,14 +1,17 @@
-"""The ``download`` task type: a URL (HLS or direct file) to an MP4 in the task's results."""
+"""The ``download`` task type: a URL (a page, HLS, DASH or a file) to a video in the results."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..atomic import write_bytes_atomic
 from ..config import Config
 from ..download import DownloadLimits, DownloadOptions, download
+from ..download.cookies import load_for, parse_cookies
 from ..download.guard import check_url, precheck_url
 from ..download.limits import SERVER_SETTINGS
 from ..exceptions import DownloadError, Interrupted, MediaCraftError, ValidationError
@@ -22,16 +25,20 @@ from .base import JobContext, Processor
 MAX_URL_LENGTH = 4096
 # Top-level keys of a create payload that are download options (older clients send "quality" there).
 OPTION_KEYS = ("quality", "profile", "threads", "retries", "max_retries", "headers", "limit_rate",
-               "record_seconds", "audio_lang", "subtitles")  # fmt: skip
+               "record_seconds", "audio_lang", "subtitles", "user_agent", "referer",
+               "container", "start", "end", "precise_cut")  # fmt: skip
+#: the task's cookies file, in its upload directory (removed with the task, never listed)
+COOKIES_NAME = "cookies.txt"
 MiB = 1024 * 1024
 
 
 def result_file_name(url: str, name: str = "") -> str:
-    """A server-made file name: letters, digits, ``-`` and ``_`` only, from the name or URL."""
+    """A server-made file name from the task's name (or the URL): letters of any script,
+    digits, ``-`` and ``_`` only, so no name a visitor gives can become a path."""
     stem = name or PurePosixPath(urlsplit(url).path).stem
     if stem in ("index", "master", "playlist", "manifest", ""):
         stem = PurePosixPath(urlsplit(url).path).parent.name or "video"
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_-")[:60]
+    safe = re.sub(r"[^\w-]+", "_", stem).strip("_-")[:60]
     return f"{safe or 'video'}.mp4"
 
 
@@ -59,7 +66,7 @@ class DownloadProcessor(Processor):
         url = payload.get("url")
         if not isinstance(url, str) or not url.strip():
             raise ValidationError(
-                "url is required: an http(s) link to a video or HLS playlist",
+                "url is required: an http(s) link to a page, a playlist or a video file",
                 reason="url_required",
             )
         url = url.strip()
@@ -91,6 +98,20 @@ class DownloadProcessor(Processor):
         task.options["quality"] = options.quality
         if not task.name:
             task.name = result_file_name(url)[:-4]
+        cookies = payload.get("cookies")
+        if cookies not in (None, ""):
+            if not isinstance(cookies, str):
+                raise ValidationError("cookies must be the text of a Netscape cookies.txt file")
+            parse_cookies(cookies)  # a file in another format is a 400, naming its line
+
+    def store_private(self, task: Task, payload: dict[str, Any], config: Config) -> None:
+        cookies = payload.get("cookies")
+        if not cookies:
+            return
+        paths = TaskPaths.of(config.data_dir, task)
+        paths.upload_dir.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(paths.upload_dir / COOKIES_NAME, str(cookies).encode("utf-8"))
+        os.chmod(paths.upload_dir / COOKIES_NAME, 0o600)
 
     def run(self, ctx: JobContext) -> dict[str, Any]:
         task = ctx.task
@@ -103,7 +124,12 @@ class DownloadProcessor(Processor):
         stored = {k: v for k, v in (task.options or {}).items() if k not in SERVER_SETTINGS}
         limits = task_limits(ctx.config, task)
         options = DownloadOptions.from_dict(stored, limits)
-        file_name = result_file_name(task.url, "")
+        file_name = result_file_name(task.url, task.name)
+        cookies = None
+        cookie_file = paths.upload_dir / COOKIES_NAME
+        if cookie_file.is_file():
+            cookies = load_for(cookie_file.read_text(encoding="utf-8"), task.url)
+            log(f"Using the task's cookies for {urlsplit(task.url).hostname}")
         ctx.result_dir.mkdir(parents=True, exist_ok=True)
         if task.metadata.get("stop_requested"):
             ctx.cancel.finish()  # asked to stop before this attempt: finish with what is there
@@ -124,6 +150,7 @@ class DownloadProcessor(Processor):
                 limits=limits,
                 log=log,
                 choose_suffix=True,
+                cookies=cookies,
             )
         except Interrupted:
             log("Interrupted (the server is stopping); the next attempt resumes")
@@ -144,6 +171,8 @@ class DownloadProcessor(Processor):
         }
         if result.live is not None:
             data["live"] = result.live
+        if result.page is not None:
+            data["page"] = result.page
         extra = [p.name for p in result.files if p != result.path]
         if extra:
             data["files"] = extra

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ..exceptions import InvalidTransition, QueueFull, StorageError, TooManyTasks
 from ..model import TERMINAL, Task, TaskStatus, User
+from ..tags import duration_of, resolution_of, size_of, task_tags
 
 TaskMutation = Callable[[Task], None]
 UserMutation = Callable[[User], None]
@@ -30,7 +31,10 @@ UserMutation = Callable[[User], None]
 #: only they check the waiting limits and keep the queue index in step
 ACTIVE = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 
-SORT_FIELDS = ("created_at", "updated_at", "name", "status", "progress", "priority", "task_type")
+SORT_FIELDS = (
+    "created_at", "updated_at", "name", "status", "progress", "priority", "task_type",
+    "size", "duration",
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class TaskQuery:
     task_type: str | None = None
     batch_id: str | None = None
     search: str | None = None
+    tag: str | None = None  # compared without case
+    resolution: str | None = None  # a class of ``tags.RESOLUTIONS``
+    min_duration: float | None = None  # seconds, inclusive
+    max_duration: float | None = None  # seconds, exclusive
     sort: str = "-created_at"  # a field of SORT_FIELDS, "-" prefix for descending
     offset: int = 0
     limit: int = 20
@@ -251,13 +259,15 @@ def apply_query(tasks: list[Task], query: TaskQuery) -> TaskPage:
             or needle in (t.url or "").casefold()
             or needle in (t.original_filename or "").casefold()
         ]
+    selected = _library_filters(selected, query)
     descending = query.sort.startswith("-")
     key = query.sort.lstrip("-+")
     if key not in SORT_FIELDS:
         key = "created_at"
+    measured = {"size": size_of, "duration": duration_of}
 
     def sort_key(task: Task) -> tuple:
-        value = getattr(task, key)
+        value = measured[key](task) if key in measured else getattr(task, key)
         if isinstance(value, TaskStatus):
             value = value.value
         return (value is None, value if value is not None else "", task.created_at)
@@ -266,6 +276,25 @@ def apply_query(tasks: list[Task], query: TaskQuery) -> TaskPage:
     total = len(selected)
     page = selected[query.offset : query.offset + query.limit]
     return TaskPage(tasks=page, total=total, offset=query.offset, limit=query.limit)
+
+
+def _library_filters(tasks: list[Task], query: TaskQuery) -> list[Task]:
+    """Tag, resolution class and duration range (tasks without the figure never match)."""
+    if query.tag:
+        wanted = query.tag.casefold()
+        tasks = [t for t in tasks if wanted in {tag.casefold() for tag in task_tags(t)}]
+    if query.resolution:
+        tasks = [t for t in tasks if resolution_of(t) == query.resolution]
+    if query.min_duration is not None or query.max_duration is not None:
+        low = query.min_duration or 0.0
+        high = query.max_duration
+
+        def within(task: Task) -> bool:
+            seconds = duration_of(task)
+            return seconds is not None and seconds >= low and (high is None or seconds < high)
+
+        tasks = [t for t in tasks if within(t)]
+    return tasks
 
 
 def fair_order(queued: list[QueueEntry], turns: dict[str, str]) -> list[QueueEntry]:

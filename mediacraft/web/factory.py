@@ -19,7 +19,7 @@ from ..processors import load_processors
 from ..queue import TaskQueue
 from ..service import TaskService
 from ..storage import StorageInterface, open_storage
-from . import health, i18n, identity, pages, security
+from . import health, i18n, identity, pages, pagestrings, security
 from .hosts import trusted_hosts
 from .request import MediaCraftRequest
 from .resources import PACKAGE_DIR, resource_dir
@@ -81,6 +81,7 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     i18n.init_app(app, config.data_dir)
     pages.init_app(app)
+    pagestrings.init_app(app)
     if config.metrics:
         from .. import metrics
 

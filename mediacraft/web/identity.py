@@ -23,6 +23,8 @@ from ..model import User, is_uuid, new_id, utcnow
 COOKIE_NAME = "mc_uid"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookie lifetime near 400 days
 TOUCH_INTERVAL = 60.0
+# Endpoints that neither read nor give an identity (modules with such routes add theirs).
+COOKIELESS_ENDPOINTS = {"static", "health.healthz"}
 
 
 class Identity:
@@ -54,7 +56,7 @@ class Identity:
         return user_id if is_uuid(user_id) else None
 
     def _before(self) -> None:
-        if request.endpoint in {"static", "health.healthz"}:
+        if request.endpoint in COOKIELESS_ENDPOINTS:
             return
         storage = current_app.extensions["mediacraft"].storage
         user_id = self.unsign(request.cookies.get(COOKIE_NAME))
@@ -90,14 +92,31 @@ class Identity:
 
     def _after(self, response: Response) -> Response:
         if getattr(g, "new_identity", False):
-            response.set_cookie(
-                COOKIE_NAME,
-                self.sign(g.user_id),
-                max_age=COOKIE_MAX_AGE,
-                httponly=True,
-                samesite="Lax",
-                secure=current_app.config["MEDIACRAFT"].cookie_secure,
-                path="/",
-            )
-            response.vary.add("Cookie")
+            self.give(response, g.user_id)
         return response
+
+    def give(self, response: Response, user_id: str) -> None:
+        """Make ``response`` set the identity cookie of ``user_id`` (instead of any other)."""
+        g.new_identity = False
+        response.set_cookie(
+            COOKIE_NAME,
+            self.sign(user_id),
+            max_age=COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["MEDIACRAFT"].cookie_secure,
+            path="/",
+        )
+        response.vary.add("Cookie")
+
+    def forget(self, response: Response) -> None:
+        """Make ``response`` remove the identity cookie (the next visit starts a new one)."""
+        g.new_identity = False
+        response.delete_cookie(
+            COOKIE_NAME,
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["MEDIACRAFT"].cookie_secure,
+            path="/",
+        )
+        response.vary.add("Cookie")

@@ -62,7 +62,7 @@ PROFILE_CHOICES = (
 )
 
 REASON_MESSAGES = {
-    "url_required": _l("Enter the link of a video or HLS playlist."),
+    "url_required": _l("Enter a link: a page with a video, a playlist or a video file."),
     "bad_url": _l("The link must start with http:// or https://."),
     "blocked_address": _l("This address is not allowed (private or local network)."),
     "empty_file": _l("The uploaded file is empty."),
@@ -72,6 +72,8 @@ REASON_MESSAGES = {
     "live_needs_length": _l("This link is a live stream: give a recording length."),
     "not_live": _l("Only a live recording can be stopped."),
     "too_few_clips": _l("Upload at least two clips to merge."),
+    "bad_tag": _l("A tag has 1 to 40 characters."),
+    "too_many_tags": _l("A task has at most 20 tags; remove one first."),
 }
 _EXPIRED = _l("The link may have expired or needs a login. Copy a fresh link from the page "
               "of the video and create a new task.")  # fmt: skip
@@ -94,6 +96,8 @@ FAILURE_HINTS = {
     "disk": _l("The server ran out of disk space or cannot write. Retry later: the download "
                "resumes where it stopped."),  # fmt: skip
     "drm": _l("This stream is protected (DRM) and cannot be downloaded."),
+    "no_video": _l("No video was found on this page. Paste the link of the video itself, or "
+                   "of its playlist."),
     "generic": _l("Retry the task. If it fails again, create a new task with other settings."),
 }
 

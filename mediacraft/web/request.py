@@ -1,6 +1,7 @@
 """The request class: where upload bodies are spooled, and how big other bodies may be.
 
-* Only a multipart upload may be as large as ``MAX_UPLOAD_MB``; any other
+* Only a multipart upload or a resumable upload's chunk may be as large as
+  ``MAX_UPLOAD_MB``; any other
   body (JSON) is capped at :data:`MAX_BODY_BYTES`, so a 2 GB JSON document
   is a 413 before it is read, not a 2 GB string in memory.
 * Large file parts are spooled to anonymous temporary files inside the data
@@ -17,6 +18,8 @@ from typing import IO
 from flask import Request, current_app
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# bodies that carry a file: a multipart upload, a chunk of a resumable upload
+LARGE_BODY_TYPES = ("multipart/form-data", "application/offset+octet-stream")
 SPOOL_IN_MEMORY = 500 * 1024  # smaller parts stay in memory (Werkzeug's own threshold)
 
 
@@ -24,7 +27,7 @@ class MediaCraftRequest(Request):
     @property
     def max_content_length(self) -> int | None:  # type: ignore[override]
         limit = Request.max_content_length.fget(self)  # type: ignore[attr-defined]
-        if self.mimetype == "multipart/form-data":
+        if self.mimetype in LARGE_BODY_TYPES:
             return limit
         return MAX_BODY_BYTES if limit is None else min(limit, MAX_BODY_BYTES)
 

@@ -32,6 +32,7 @@ from ...config import Config
 from ...download import DownloadLimits, DownloadOptions, politeness
 from ...download.options import PROFILES
 from ...exceptions import ValidationError
+from ..live import JsonBatchEvents, JsonLines, RichBatchTable, is_terminal
 from .display import Display
 from .inputs import DONE_OK, collect_inputs, plan
 from .options import TASKS, BatchOptions, UsageError
@@ -99,8 +100,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default MEDIACRAFT_PER_HOST_CONNECTIONS or 16)")  # fmt: skip
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    verbosity.add_argument("--json", action="store_true",
+                           help="progress as JSON lines on stdout (start, progress, done, "
+                           "failed, summary), nothing drawn")
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log every step")
     parser.set_defaults(func=run)
+
+
+def batch_display(opts: BatchOptions, batch: Batch):  # one of the displays below
+    """JSON lines (--json), a rich live table (a terminal), or line logs (otherwise)."""
+    if opts.json:
+        return JsonBatchEvents(sys.stdout)
+    if not opts.quiet and is_terminal(sys.stderr):
+        return RichBatchTable(sys.stderr, opts.verbose, batch)
+    return Display(sys.stderr, opts.quiet, opts.verbose)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -146,7 +159,7 @@ def run_batch(opts: BatchOptions) -> int:
         print_plan(items, batch, sys.stdout)
         return 0 if all(i.status in ("pending", *DONE_OK) for i in items) else 1
 
-    display = Display(sys.stderr, opts.quiet, opts.verbose)
+    display = batch_display(opts, batch)
     if not opts.resume and batch.checkpoint_path.exists() and not opts.quiet:
         display.note(f"note: starting over; --resume continues the run in {CHECKPOINT_NAME}")
     politeness.configure(opts.per_host_connections or config.per_host_connections)
@@ -163,13 +176,20 @@ def run_batch(opts: BatchOptions) -> int:
     finally:
         display.close()
     elapsed = time.monotonic() - batch.started
-    if opts.quiet:
+    if opts.json:
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.status] = counts.get(item.status, 0) + 1
+        JsonLines(sys.stdout).emit("summary", elapsed=round(elapsed, 3), counts=counts,
+                                   interrupted=bool(code))  # fmt: skip
+    elif opts.quiet:
         for item in items:
             if item.status not in DONE_OK:
                 print(f"[{item.index}] {item.status}: {item.source}: {item.error}", file=sys.stderr)
     else:
         print(report_table(items))
-    print(summary_line(items, elapsed))
+    if not opts.json:
+        print(summary_line(items, elapsed))
     if opts.report is not None:
         try:
             write_json_atomic(opts.report, report_json(batch, elapsed))

@@ -1,8 +1,10 @@
-"""Live batch progress on stderr."""
+"""Batch progress as line logs on stderr (when it is not a terminal, or with --quiet).
+
+A terminal gets rich's live table instead (``mediacraft/cli/live.py``).
+"""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from typing import TYPE_CHECKING, TextIO
@@ -15,30 +17,25 @@ if TYPE_CHECKING:
 
 
 class Display:
-    """Live progress on stderr: a ``\\r`` status line on a terminal, line logs otherwise."""
+    """Line logs on stderr: starts, ends and failures, and the totals every 2 seconds."""
 
     def __init__(self, stream: TextIO, quiet: bool, verbose: bool) -> None:
         self.stream = stream
         self.quiet = quiet
         self.verbose = verbose
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.interval = 0.2 if self.tty else 2.0
+        self.interval = 2.0
         self._last = 0.0
-        self._width = 0
         self._lock = threading.Lock()
 
     def _line(self, text: str) -> None:
         if self.quiet:
             return
         with self._lock:
-            if self.tty and self._width:
-                self.stream.write("\r" + " " * self._width + "\r")
-                self._width = 0
             self.stream.write(text + "\n")
             self.stream.flush()
 
     def started(self, item: Item) -> None:
-        if self.verbose or (not self.tty and item.attempts == 1):
+        if self.verbose or item.attempts == 1:
             attempt = f" (attempt {item.attempts})" if item.attempts > 1 else ""
             self._line(f"[{item.index}] start {item.task}: {item.source}{attempt}")
 
@@ -75,16 +72,6 @@ class Display:
             f"  ETA {human_eta(snap['eta_seconds'])}"
         )
         running = [i for i in snap["items"] if i["status"] == "running"]
-        if self.tty:
-            parts = [head] + [f"#{i['index']} {i['percent']:.0f}%" for i in running]
-            width = shutil.get_terminal_size((120, 20)).columns - 1
-            line = "  ".join(parts)[:width]
-            with self._lock:
-                pad = " " * max(0, self._width - len(line))
-                self._width = len(line)
-                self.stream.write("\r" + line + pad)
-                self.stream.flush()
-            return
         self._line(head)
         if self.verbose:
             for i in running:
@@ -94,8 +81,4 @@ class Display:
                 )
 
     def close(self) -> None:
-        with self._lock:
-            if self.tty and self._width:
-                self.stream.write("\r" + " " * self._width + "\r")
-                self.stream.flush()
-                self._width = 0
+        return None

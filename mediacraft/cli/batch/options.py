@@ -46,6 +46,7 @@ class BatchOptions:
     per_host_connections: int | None = None
     quiet: bool = False
     verbose: bool = False
+    json: bool = False  # progress as JSON lines on stdout
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> BatchOptions:
@@ -72,6 +73,7 @@ class BatchOptions:
             per_host_connections=args.per_host_connections,
             quiet=args.quiet,
             verbose=args.verbose,
+            json=getattr(args, "json", False),
         )
         options.check()
         return options

@@ -19,14 +19,14 @@ const state = {
 const list = $("task-list");
 const message = $("list-message");
 
+/* Every filter of the form (status, type, resolution, duration, tag, sort, search), so a
+   filtered view is in the URL and can be bookmarked; the default sort is left out. */
 function query() {
-  let q = new URLSearchParams();
-  const status = $("f-status").value;
-  const type = $("f-type").value;
-  const search = $("f-search").value.trim();
-  if (status) q.set("status", status);
-  if (type) q.set("type", type);
-  if (search) q.set("search", search);
+  const q = new URLSearchParams();
+  Array.prototype.forEach.call($("filters").elements, function (field) {
+    const value = field.name ? String(field.value || "").trim() : "";
+    if (value && !(field.name === "sort" && value === "-created_at")) q.set(field.name, value);
+  });
   return q;
 }
 
@@ -68,7 +68,9 @@ async function load() {
 }
 
 function filtered() {
-  return !!($("f-status").value || $("f-type").value || $("f-search").value.trim());
+  const q = query();
+  q.delete("sort");
+  return q.toString() !== "";
 }
 
 function render(tasks, pagination) {
@@ -192,6 +194,7 @@ function update(item, task) {
   bar.value = value;
   item.querySelector(".percent").textContent = Math.floor(value) + "%";
   item.querySelector(".task-detail-line").textContent = detailLine(task);
+  if (MC.decorateTask) MC.decorateTask(item, task);
   if (previous === task.status && item.dataset.rendered) return;
   item.dataset.rendered = "1";
 
@@ -306,7 +309,7 @@ $("filters").addEventListener("submit", function (event) {
   syncUrl();
   load();
 });
-["f-status", "f-type"].forEach(function (id) {
+["f-status", "f-type", "f-resolution", "f-duration", "f-sort"].forEach(function (id) {
   $(id).addEventListener("change", function () {
     state.page = 1;
     syncUrl();

@@ -185,22 +185,47 @@ function endDrag(event) {
 canvas.addEventListener("pointerup", endDrag);
 canvas.addEventListener("pointercancel", endDrag);
 
+/* The keyboard alone: Insert (or +) adds a region in the middle, N / P select the next
+   or previous one, arrows move it, Alt+arrows resize it (Shift: 10 pixels at a time),
+   Delete removes it. */
 canvas.addEventListener("keydown", function (event) {
-  if (wm.selected === -1) return;
-  let r = wm.regions[wm.selected];
-  const step = event.shiftKey ? 10 : 1;
-  if (event.key === "Delete" || event.key === "Backspace") {
-    removeRegion(wm.selected);
-  } else if (event.key === "ArrowLeft") {
-    r.x -= step;
-  } else if (event.key === "ArrowRight") {
-    r.x += step;
-  } else if (event.key === "ArrowUp") {
-    r.y -= step;
-  } else if (event.key === "ArrowDown") {
-    r.y += step;
-  } else {
+  if (!wm.media) return;
+  const key = event.key;
+  if ((key === "Insert" || key === "+") && wm.regions.length < MAX_REGIONS) {
+    const w = Math.max(MIN_REGION, Math.round(canvas.width / 4));
+    const h = Math.max(MIN_REGION, Math.round(canvas.height / 4));
+    const x = Math.round((canvas.width - w) / 2);
+    const y = Math.round((canvas.height - h) / 2);
+    wm.regions.push({ x: x, y: y, w: w, h: h });
+    wm.selected = wm.regions.length - 1;
+    MC.showMessage(messageOf(wmConfig), "");
+  } else if ((key === "n" || key === "p") && wm.regions.length) {
+    const count = wm.regions.length;
+    if (wm.selected === -1) wm.selected = key === "n" ? 0 : count - 1;
+    else wm.selected = (wm.selected + (key === "n" ? 1 : count - 1)) % count;
+  } else if (wm.selected === -1) {
     return;
+  } else {
+    const r = wm.regions[wm.selected];
+    const step = event.shiftKey ? 10 : 1;
+    const resize = event.altKey;
+    if (key === "Delete" || key === "Backspace") {
+      removeRegion(wm.selected);
+    } else if (key === "ArrowLeft") {
+      if (resize) r.w = Math.max(MIN_REGION, r.w - step);
+      else r.x -= step;
+    } else if (key === "ArrowRight") {
+      if (resize) r.w = Math.min(canvas.width - r.x, r.w + step);
+      else r.x += step;
+    } else if (key === "ArrowUp") {
+      if (resize) r.h = Math.max(MIN_REGION, r.h - step);
+      else r.y -= step;
+    } else if (key === "ArrowDown") {
+      if (resize) r.h = Math.min(canvas.height - r.y, r.h + step);
+      else r.y += step;
+    } else {
+      return;
+    }
   }
   event.preventDefault();
   if (wm.regions[wm.selected]) clampRegion(wm.regions[wm.selected]);

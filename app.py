@@ -10,8 +10,13 @@ import signal
 import sys
 
 from mediacraft import create_app
+from mediacraft.exceptions import StorageError
 
-app = create_app()
+try:
+    app = create_app()
+except StorageError as exc:  # an unreachable or too new database: one line, no traceback
+    print(f"mediacraft: {exc}", file=sys.stderr)
+    sys.exit(3)  # gunicorn's "worker failed to boot": the arbiter stops instead of respawning
 
 
 def _graceful_exit(signum: int, _frame: object) -> None:

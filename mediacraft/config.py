@@ -55,7 +55,18 @@ class Config:
     allowed_networks: tuple[str, ...] = ()
     retention_days: int = 7
     cookie_secure: bool = False
-    storage: str = "file"  # "file" (JSON files) or "sqlite"
+    storage: str = "file"  # "file" (JSON files), "sqlite", or a postgresql:// URL
+    database_url: str = ""  # a postgresql:// URL: the same as naming it in storage
+    db_pool_min: int = 1  # PostgreSQL connections each process keeps open
+    db_pool_max: int = 10  # ... and opens at most
+    db_pool_timeout: float = 10.0  # seconds a request waits for a free connection (then 503)
+    migrate_on_start: bool = True  # apply pending schema migrations when a process starts
+    node_id: str = ""  # this host's name in task records; empty: the host name
+    worker_nice: int = 10  # CPU niceness `mediacraft worker` adds to itself (0: none)
+    metrics: bool = False  # serve GET /metrics (Prometheus text format)
+    metrics_token: str = ""  # the bearer token /metrics asks for (required when metrics on)
+    metrics_dir: str = ""  # this host's per-process metric files; empty: one in $TMPDIR
+    log_format: str = "text"  # "text" or "json" (one JSON object a line)
     workers: int = 0  # executor threads per process; 0 means max_concurrent_tasks
     heartbeat_seconds: float = 5.0  # how often a running task proves it is alive
     stale_after_seconds: float = 30.0  # a heartbeat older than this is a dead worker
@@ -163,14 +174,51 @@ class Config:
                 f"{PREFIX}DOWNLOAD_ENGINE must be one of {', '.join(ENGINES)}, "
                 f"not {self.download_engine!r}"
             )
-        if self.storage not in {"file", "sqlite"}:
-            raise ConfigError(f"{PREFIX}STORAGE must be 'file' or 'sqlite', not {self.storage!r}")
+        if self.storage not in {"file", "sqlite"} and not _is_postgres_url(self.storage):
+            raise ConfigError(
+                f"{PREFIX}STORAGE must be 'file', 'sqlite' or a postgresql:// URL,"
+                f" not {self.storage!r}"
+            )
+        if self.database_url and not _is_postgres_url(self.database_url):
+            raise ConfigError(f"{PREFIX}DATABASE_URL must be a postgresql:// URL")
+        if self.db_pool_max < 1 or self.db_pool_min < 0 or self.db_pool_min > self.db_pool_max:
+            raise ConfigError(
+                f"{PREFIX}DB_POOL_MIN ({self.db_pool_min}) must be between 0 and "
+                f"{PREFIX}DB_POOL_MAX ({self.db_pool_max}), which must be at least 1"
+            )
+        if not 0 <= self.worker_nice <= 19:
+            raise ConfigError(f"{PREFIX}WORKER_NICE must be between 0 and 19")
+        if self.log_format not in {"text", "json"}:
+            raise ConfigError(f"{PREFIX}LOG_FORMAT must be 'text' or 'json'")
+        if self.metrics and len(self.metrics_token) < 16:
+            raise ConfigError(
+                f"{PREFIX}METRICS=true needs {PREFIX}METRICS_TOKEN (16 characters or more):"
+                " /metrics is never served without it"
+            )
         if str(self.log_level).upper() not in LOG_LEVELS:
             raise ConfigError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"{PREFIX}PORT must be from 1 to 65535")
         if not self.bind.strip() or not self.host.strip():
             raise ConfigError(f"{PREFIX}BIND and {PREFIX}HOST must not be empty")
+
+    @property
+    def database_dsn(self) -> str:
+        """The PostgreSQL URL when storage is PostgreSQL, else ''."""
+        if _is_postgres_url(self.storage):
+            return self.storage
+        return self.database_url
+
+    @property
+    def storage_kind(self) -> str:
+        return "postgres" if self.database_dsn else self.storage
+
+    @property
+    def node(self) -> str:
+        """This host's identity: MEDIACRAFT_NODE_ID, else the host name."""
+        import socket
+
+        return self.node_id or socket.gethostname()
 
     @property
     def worker_threads(self) -> int:
@@ -205,8 +253,21 @@ AT_LEAST_ONE = (
 )  # fmt: skip
 POSITIVE = (
     "heartbeat_seconds", "stale_after_seconds", "poll_seconds", "frame_seconds",
-    "processing_time_factor", "unfinished_ttl_hours",
+    "processing_time_factor", "unfinished_ttl_hours", "db_pool_timeout",
 )  # fmt: skip
+
+
+def export_library_setting(name: str, value: str) -> str:
+    """Hand a setting to a library that reads its own environment variable.
+
+    prometheus_client's multiprocess mode reads ``PROMETHEUS_MULTIPROC_DIR``;
+    one the operator set already wins. Returns the value in force.
+    """
+    return os.environ.setdefault(name, value)
+
+
+def _is_postgres_url(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
 
 
 def _convert(type_name: object, raw: str, name: str) -> object:

@@ -65,9 +65,13 @@ def this_process() -> dict[str, object]:
     }
 
 
-def same_machine(worker: dict) -> bool:
-    """Whether ``worker``'s PID can be checked here (same host, boot and PID namespace)."""
-    if worker.get("host") != socket.gethostname():
+def same_machine(worker: dict, node: str | None = None) -> bool:
+    """Whether ``worker``'s PID can be checked here (same host, boot and PID namespace).
+
+    ``node`` is this host's configured identity (MEDIACRAFT_NODE_ID): two
+    nodes are two hosts even when they share a machine.
+    """
+    if worker.get("host") != (node or socket.gethostname()):
         return False
     for key, here in (("boot", boot_id()), ("pidns", pid_namespace())):
         theirs = worker.get(key)

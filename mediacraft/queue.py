@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -34,10 +33,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import metrics
 from .config import Config
 from .diskspace import MiB, free_bytes, storage_failure, tool_storage_failure
-from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound
+from .exceptions import Cancelled, Interrupted, MediaCraftError, NotFound, StorageError
 from .liveness import HeartbeatWatch, process_alive, same_machine, this_process
+from .logs import task_logging
 from .model import Task, TaskStatus, utcnow
 from .paths import TaskPaths, remove_detached
 from .posters import attach_poster
@@ -60,6 +61,8 @@ DISK_CHECK_INTERVAL = 5.0
 class RunningJob:
     task_id: str
     run_id: str
+    task_type: str = ""
+    bytes_seen: int = 0  # bytes_done of the last report (for the downloaded-bytes counter)
     time_limit: float | None = None  # seconds this attempt may run
     deadline: float | None = None  # time.monotonic() when it is stopped
     token: CancelToken = field(default_factory=CancelToken)
@@ -89,8 +92,9 @@ class TaskQueue:
         self.config = config
         self.limits = queue_limits(config)
         self.worker = {
-            "id": f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            "id": f"{config.node}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
             **this_process(),
+            "host": config.node,
         }
         self._executor: ThreadPoolExecutor | None = None
         self._jobs: dict[str, RunningJob] = {}  # by run id
@@ -111,6 +115,9 @@ class TaskQueue:
         self._executor = ThreadPoolExecutor(
             max_workers=self.config.worker_threads, thread_name_prefix="mediacraft-task"
         )
+        # Woken by any process's queueing where storage can tell (PostgreSQL's
+        # LISTEN/NOTIFY); polling every poll_seconds stays as the fallback.
+        self.storage.subscribe(self.notify)
         for name, target in (("dispatcher", self._dispatch_loop), ("monitor", self._monitor_loop)):
             thread = threading.Thread(target=target, name=f"mediacraft-{name}", daemon=True)
             thread.start()
@@ -197,6 +204,9 @@ class TaskQueue:
                     cleanup(self.storage, self.config)
                 if self._claim_and_submit():
                     continue
+            except StorageError as exc:  # the database is away: said once a round, no traceback
+                log.warning("Dispatcher round failed: %s", exc)
+                next_recovery = 0.0
             except Exception:  # keep dispatching whatever one round did
                 log.exception("Dispatcher round failed")
                 next_recovery = 0.0  # a write may have failed halfway: reconcile first
@@ -236,7 +246,8 @@ class TaskQueue:
         if task is None:
             self._free.release()
             return False
-        job = RunningJob(task.task_id, run_id)
+        metrics.count_claim(task.task_type, task.queued_at)
+        job = RunningJob(task.task_id, run_id, task_type=task.task_type)
         try:
             job.time_limit = get_processor(task.task_type).time_limit(task, self.config)
             job.deadline = time.monotonic() + job.time_limit
@@ -260,6 +271,10 @@ class TaskQueue:
 
     # --- running one task -----------------------------------------------------
     def _run(self, task: Task, job: RunningJob) -> None:
+        with task_logging(task.task_id):
+            self._run_job(task, job)
+
+    def _run_job(self, task: Task, job: RunningJob) -> None:
         paths = TaskPaths.of(self.config.data_dir, task)
         try:
             processor = get_processor(task.task_type)
@@ -340,6 +355,7 @@ class TaskQueue:
         A storage failure keeps the checkpoint, so a retry resumes once there is room.
         """
         log.warning("Task %s failed: %s", job.task_id, message)
+        metrics.count_failure(job.task_type, reason)
         self._finish(
             job, paths, TaskStatus.FAILED, error=message, reason=reason, keep_work=keep_work
         )
@@ -438,6 +454,9 @@ class TaskQueue:
             log.warning("Could not requeue %s: %s", job.task_id, exc)
 
     def _report(self, job: RunningJob, progress: Progress) -> None:
+        if job.task_type == "download" and progress.bytes_done > job.bytes_seen:
+            metrics.count_download_bytes(progress.bytes_done - job.bytes_seen)
+            job.bytes_seen = progress.bytes_done
         with job.lock:
             job.latest = progress
             job.dirty = True
@@ -450,6 +469,8 @@ class TaskQueue:
             for job in jobs:
                 try:
                     self._monitor(job)
+                except StorageError as exc:  # storage away: the run goes on, beats resume later
+                    log.warning("Monitoring task %s: %s", job.task_id, exc)
                 except Exception:
                     log.exception("Monitoring task %s failed", job.task_id)
 
@@ -500,27 +521,36 @@ class TaskQueue:
         self.storage.reconcile_queue()
         recovered = 0
         seen: set[str] = set()
-        for entry in self.storage.queue_snapshot().processing:
+        processing = self.storage.queue_snapshot().processing
+        ages = self.storage.heartbeat_ages() if processing else None
+        for entry in processing:
             task = self.storage.get_task(entry.task_id)
             if task is None or task.status is not TaskStatus.PROCESSING:
                 continue
             seen.add(task.task_id)
-            if not self._abandoned(task):
+            if not self._abandoned(task, ages):
                 continue
             if self._recover(task):
                 recovered += 1
         self._beats.forget_except(seen)
         return recovered
 
-    def _abandoned(self, task: Task) -> bool:
+    def _abandoned(self, task: Task, ages: dict[str, float] | None = None) -> bool:
+        """Whether the task's worker is gone.
+
+        ``ages`` are heartbeat ages on storage's clock (PostgreSQL's), shared
+        by every host; without them another host's heartbeat is aged here.
+        """
         worker = task.worker or {}
         if worker.get("id") == self.worker["id"]:
             with self._jobs_lock:
                 return worker.get("run") not in self._jobs
         pid = worker.get("pid")
-        if same_machine(worker) and isinstance(pid, int):
+        if same_machine(worker, self.config.node) and isinstance(pid, int):
             started = worker.get("started")
             return not process_alive(pid, started if isinstance(started, str) else None)
+        if ages is not None and task.task_id in ages:
+            return ages[task.task_id] > self.config.stale_after_seconds
         beat = (worker.get("run"), worker.get("heartbeat_at"), worker.get("beat"))
         return self._beats.age(task.task_id, beat) > self.config.stale_after_seconds
 
@@ -556,6 +586,7 @@ class TaskQueue:
             finally:
                 remove_detached(detached)
             log.warning("Task %s failed after %d interrupted attempts", task.task_id, task.attempts)
+            metrics.count_failure(task.task_type, "interrupted")
             return True
 
         def requeue(record: Task) -> None:

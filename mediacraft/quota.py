@@ -11,7 +11,9 @@ Reservations live in ``data/quota/{user_id}.json`` (removed when the last one
 ends), each with the process that made it; one left by a killed process is
 dropped as soon as that process is gone (same machine) or after
 :data:`RESERVATION_TTL` (another machine). The locks are striped like the
-storage's (``data/locks/quota/NN.lock``), so none is ever left per visitor.
+storage's (``data/locks/quota/NN.lock``), so none is ever left per visitor;
+with PostgreSQL storage (a data directory shared by hosts, where file locks
+are not to be trusted) the lock is a database advisory lock instead.
 
 :func:`remaining` is what any writer (an upload, a download) may still add.
 """
@@ -168,6 +170,12 @@ def _live(entries: list[dict]) -> list[dict]:
 
 @contextmanager
 def _locked(config: Config, user_id: str) -> Iterator[None]:
+    if config.database_dsn:  # a shared data directory: no file locks there
+        from .storage.pglocks import advisory_lock
+
+        with advisory_lock(config.database_dsn, f"quota:{user_id}", LOCK_TIMEOUT):
+            yield
+        return
     path = config.data_dir / "locks" / "quota" / f"{user_id[:2]}.lock"
     key = str(path)
     with _locks_guard:

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from mediacraft import create_app
 
 TEST_PLUGINS = ("tests.support.sleeper",)
+pytest_plugins = ("tests.support.postgres",)
 
 
 @pytest.fixture

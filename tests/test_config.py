@@ -67,7 +67,12 @@ def test_no_module_reads_a_setting_from_the_environment_itself() -> None:
         ("MEDIACRAFT_MIN_FREE_MB", "-1", "must not be negative"),
         ("MEDIACRAFT_PORT", "70000", "from 1 to 65535"),
         ("MEDIACRAFT_LOG_LEVEL", "LOUD", "must be one of"),
-        ("MEDIACRAFT_STORAGE", "postgres", "'file' or 'sqlite'"),
+        ("MEDIACRAFT_STORAGE", "postgres", "'file', 'sqlite' or a postgresql:// URL"),
+        ("MEDIACRAFT_DATABASE_URL", "mysql://db/x", "must be a postgresql:// URL"),
+        ("MEDIACRAFT_DB_POOL_MAX", "0", "which must be at least 1"),
+        ("MEDIACRAFT_DB_POOL_TIMEOUT", "0", "must be more than 0"),
+        ("MEDIACRAFT_LOG_FORMAT", "xml", "'text' or 'json'"),
+        ("MEDIACRAFT_WORKER_NICE", "40", "between 0 and 19"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, says: str) -> None:

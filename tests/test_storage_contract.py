@@ -2,6 +2,8 @@
 
 Each test takes the ``storage`` fixture, parametrised over the
 implementations; a new implementation joins by adding itself to ``IMPLEMENTATIONS``.
+The damage and torn-write tests concern the JSON files and run on FileStorage
+alone (the databases have their own in test_storage_sqlite/postgres.py).
 """
 
 from __future__ import annotations
@@ -32,13 +34,23 @@ def _sqlite_storage(root: Path) -> StorageInterface:
     return SQLiteStorage(root / "mediacraft.sqlite3")
 
 
-IMPLEMENTATIONS = {"file": _file_storage, "sqlite": _sqlite_storage}
+def _postgres_storage(root: Path) -> StorageInterface:
+    """A database of its own per test directory (children of the test find the same one)."""
+    from mediacraft.storage.postgres import PostgresStorage
+    from tests.support.postgres import database_for
+
+    return PostgresStorage(database_for(root), pool_max=4)
+
+
+IMPLEMENTATIONS = {"file": _file_storage, "sqlite": _sqlite_storage, "postgres": _postgres_storage}
 
 LIMITS = QueueLimits(max_per_user=1, max_total=5, max_queued_per_user=20, max_queued_total=500)
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
 def kind(request) -> str:
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_server")  # a throwaway cluster for the session
     return request.param
 
 
@@ -391,6 +403,14 @@ def _lose_index(kind: str, storage: StorageInterface, root: Path) -> None:
     """Damage whatever the implementation keeps as its queue index."""
     if kind == "file":
         (root / "index" / "queue.json").write_bytes(b'{"queued": [{"task_id": ')
+    elif kind == "postgres":
+        import psycopg
+
+        from tests.support.postgres import database_for
+
+        with psycopg.connect(database_for(root), autocommit=True) as conn:
+            conn.execute("DROP INDEX tasks_queue")
+            conn.execute("DELETE FROM queue_turns")
     else:
         import sqlite3
         from contextlib import closing

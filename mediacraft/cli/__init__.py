@@ -1,4 +1,4 @@
-"""The ``mediacraft`` command: serve, download, batch, cleanup.
+"""The ``mediacraft`` command: serve, worker, migrate, download, batch, cleanup.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``,
 which adds its parser and sets ``func(args) -> int`` (the exit code).
@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from ..config import ConfigError
-from . import batch, cleanup, download, serve
+from . import batch, cleanup, download, migrate, serve, worker
 
-SUBCOMMANDS = (serve, download, batch, cleanup)
+SUBCOMMANDS = (serve, worker, migrate, download, batch, cleanup)
 
 
 def build_parser() -> argparse.ArgumentParser:

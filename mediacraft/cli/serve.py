@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mediacraft import create_app
     from mediacraft.config import Config, ConfigError
+    from mediacraft.exceptions import StorageError
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     try:
@@ -24,7 +25,11 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"mediacraft serve: error: {exc}", file=sys.stderr)
         return 2
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except StorageError as exc:  # an unreachable or too new database: one line
+        print(f"mediacraft serve: {exc}", file=sys.stderr)
+        return 3
 
     def stop(_signum: int, _frame: object) -> None:
         queue = app.extensions["mediacraft"].queue

@@ -8,7 +8,22 @@ from .files import FileStorage
 
 
 def open_storage(config: Config) -> StorageInterface:
-    """The storage ``MEDIACRAFT_STORAGE`` names: ``file`` (default) or ``sqlite``."""
+    """The storage ``MEDIACRAFT_STORAGE`` names: ``file`` (default), ``sqlite`` or PostgreSQL.
+
+    PostgreSQL (a ``postgresql://`` URL in ``MEDIACRAFT_STORAGE`` or
+    ``MEDIACRAFT_DATABASE_URL``) is reached and migrated here: an unreachable
+    server raises :class:`~mediacraft.exceptions.StorageError` naming it.
+    """
+    if config.database_dsn:
+        from .postgres import PostgresStorage
+
+        return PostgresStorage(
+            config.database_dsn,
+            pool_min=config.db_pool_min,
+            pool_max=config.db_pool_max,
+            pool_timeout=config.db_pool_timeout,
+            migrate=config.migrate_on_start,
+        )
     if config.storage == "sqlite":
         from .sqlite import SQLiteStorage
 

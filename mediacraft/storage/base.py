@@ -204,6 +204,37 @@ class StorageInterface(ABC):
         """
         return None
 
+    def subscribe(self, callback: Callable[[], None]) -> bool:
+        """Call ``callback`` when any process queues a task or frees a place.
+
+        Returns False where storage cannot tell (files, SQLite): the
+        dispatcher then polls every ``MEDIACRAFT_POLL_SECONDS``.
+        """
+        return False
+
+    def heartbeat_ages(self) -> dict[str, float] | None:
+        """Seconds since each running task's heartbeat changed, on storage's own clock.
+
+        None where storage has no clock of its own: other hosts' heartbeats
+        are then aged on the observer's monotonic clock.
+        """
+        return None
+
+    def task_counts(self) -> dict[tuple[str, str], int]:
+        """``{(status, task_type): count}`` over every stored task (for /metrics).
+
+        Reads every record here; a database answers it with one query.
+        """
+        counts: dict[tuple[str, str], int] = {}
+        for task in self.tasks_by_status():
+            key = (task.status.value, task.task_type)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def database_state(self) -> dict[str, object] | None:
+        """The database's state for ``/healthz`` (None: no database server)."""
+        return None
+
     def close(self) -> None:
         """Release resources (database connections)."""
         return None

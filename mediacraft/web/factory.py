@@ -14,6 +14,7 @@ from ..config import Config
 from ..download import politeness
 from ..events import StreamLimiter
 from ..frameservice import FrameService
+from ..logs import configure_logging
 from ..processors import load_processors
 from ..queue import TaskQueue
 from ..service import TaskService
@@ -47,7 +48,7 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
         config = Config.from_env(**(test_config or {}))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config = replace(config, data_dir=config.data_dir.resolve())
-    security.configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format, config.node)
     load_processors(config.plugins)
     politeness.configure(config.per_host_connections)  # shared by the process's downloads
 
@@ -81,6 +82,10 @@ def create_app(test_config: Config | dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app, config.data_dir)
     pages.init_app(app)
     pagestrings.init_app(app)
+    if config.metrics:
+        from .. import metrics
+
+        metrics.init_app(app, config)
 
     if queue is not None:
         queue.start()

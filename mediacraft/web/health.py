@@ -1,5 +1,8 @@
 """``/healthz``: can storage be read *and written*, is there room, is the queue running.
 
+With PostgreSQL it also shows the database's state: reachable, schema
+version, round-trip time and this process's connection pool.
+
 A check that only reads calls a full or read-only disk healthy; this one
 writes (and removes) a small file in the data directory and measures the
 free space. Any problem answers 503 with ``reason`` saying which.
@@ -27,6 +30,13 @@ def healthz():
     except Exception as exc:  # report, don't raise: this is the health check
         checks["storage"] = f"error: {type(exc).__name__}"
         reasons.append(f"the task storage cannot be read ({type(exc).__name__})")
+    try:
+        database = ext.storage.database_state()
+    except Exception as exc:  # the message says "unavailable", never where the database is
+        database = {"database": f"error: {type(exc).__name__}"}
+        reasons.append("the database cannot be reached")
+    if database is not None:
+        checks.update(database)
     disk = problem(ext.config.data_dir, ext.config.min_free_mb)
     checks["disk"] = disk or "ok"
     if disk:

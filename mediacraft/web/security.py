@@ -111,15 +111,3 @@ class StderrHandler(logging.StreamHandler):
             return  # closed between the check and the write
         super().handleError(record)
 
-
-def configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if any(isinstance(f, RequestIdFilter) for h in root.handlers for f in h.filters):
-        return
-    handler = StderrHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
-    )
-    root.addHandler(handler)
-    root.setLevel(level.upper())

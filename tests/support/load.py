@@ -30,7 +30,7 @@ from pathlib import Path
 import requests
 
 from mediacraft.model import TaskStatus
-from mediacraft.storage import FileStorage
+from mediacraft.storage import FileStorage, StorageInterface
 
 
 @dataclass
@@ -99,11 +99,13 @@ class Load:
         max_seconds: float = 300.0,
         server_pid: int | None = None,
         timeout: float = 30.0,
+        storage: StorageInterface | None = None,
     ) -> None:
         self.url, self.data_dir, self.download_url = url, data_dir, download_url
         self.visitors, self.downloads, self.streams = visitors, downloads, streams
         self.interval, self.min_seconds, self.max_seconds = interval, min_seconds, max_seconds
         self.server_pid, self.timeout = server_pid, timeout
+        self.storage = storage  # where the server keeps its tasks (default: files in data_dir)
         self.report = LoadReport()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -208,7 +210,7 @@ class Load:
 
     # --- the run -----------------------------------------------------------------------
     def run(self) -> LoadReport:
-        storage = FileStorage(self.data_dir)
+        storage = self.storage or FileStorage(self.data_dir)
         ready = threading.Barrier(self.visitors + 1)
         threads = [
             threading.Thread(target=self._visitor, args=(n, ready), daemon=True)
@@ -238,14 +240,14 @@ class Load:
                 self.report.downloads_failed.append(f"{task.status.value}: {task.error_message}")
         return self.report
 
-    def _downloads_done(self, storage: FileStorage) -> bool:
+    def _downloads_done(self, storage: StorageInterface) -> bool:
         with self._lock:
             ids = list(self._download_ids)
         return all(
             (t := storage.get_task(i)) is not None and t.status.is_terminal for i in ids
         )
 
-    def _sample(self, storage: FileStorage) -> None:
+    def _sample(self, storage: StorageInterface) -> None:
         per_user: Counter = Counter()
         for entry in storage.queue_snapshot().processing:
             task = storage.get_task(entry.task_id)

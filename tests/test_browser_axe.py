@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from tests.support.media import make_video
 from tests.support.origin import Origin
 from tests.support.server import AppServer
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS, _require_chromium
 
-sync_api = pytest.importorskip("playwright.sync_api")
 AXE = Path(__file__).parent / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 

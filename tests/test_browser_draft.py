@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from mediacraft.aria2 import find_binary
 from mediacraft.liveness import process_alive
@@ -19,8 +20,6 @@ from tests.support.media import make_video
 from tests.support.origin import Origin
 from tests.support.server import AppServer
 from tests.test_browser import CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS, _require_chromium, shot
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from tests.support.media import FFMPEG, make_video
 from tests.support.origin import Origin
@@ -24,8 +25,6 @@ from tests.test_browser import (
     _require_chromium,
     shot,
 )
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
+from playwright import sync_api
 
 from tests.support.logo_clips import LogoClip
 from tests.test_browser import (  # noqa: F401 (fixtures)
@@ -17,8 +17,6 @@ from tests.test_browser import (  # noqa: F401 (fixtures)
     wait_for_status,
 )
 from tests.test_restore_api import iou
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def test_detected_region_method_and_preview(page, server, tmp_path) -> None:  # noqa: F811

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright import sync_api
 
 from tests.support.media import make_video
 from tests.support.origin import Origin
 from tests.support.server import AppServer
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS, _require_chromium
+from tests.test_browser import DESKTOP, TIMEOUT_MS
 
 AXE = Path(__file__).parent / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -26,17 +25,6 @@ def _require_axe() -> None:
         pytest.fail(reason)
     pytest.skip(reason)
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    _require_chromium()
-    _require_axe()
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")

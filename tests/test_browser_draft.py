@@ -12,27 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright import sync_api
 
 from mediacraft.aria2 import find_binary
 from mediacraft.liveness import process_alive
 from tests.support.media import make_video
 from tests.support.origin import Origin
 from tests.support.server import AppServer
-from tests.test_browser import CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS, _require_chromium, shot
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    _require_chromium()
-    from tests.test_browser import CHROMIUM
-
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+from tests.test_browser import DESKTOP, TIMEOUT_MS, shot
 
 
 @pytest.fixture(scope="module")

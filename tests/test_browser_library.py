@@ -11,31 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright import sync_api
 
 from tests.support.media import FFMPEG, make_video
 from tests.support.origin import Origin
 from tests.support.server import AppServer
 from tests.support.waiting import wait_for
 from tests.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DESKTOP,
     TIMEOUT_MS,
-    _require_chromium,
     shot,
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    _require_chromium()
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")

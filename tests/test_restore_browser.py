@@ -8,7 +8,6 @@ from playwright import sync_api
 
 from tests.support.logo_clips import LogoClip
 from tests.test_browser import (  # noqa: F401 (fixtures)
-    browser,
     created_id,
     page,
     server,

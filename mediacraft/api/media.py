@@ -21,10 +21,11 @@ def upload(task_id: str):
     return envelope(ext.service.describe(task), message="Upload accepted")
 
 
-def _int_arg(name: str, minimum: int = 0) -> int | None:
+def int_arg(name: str, minimum: int = 0, default: int | None = None) -> int | None:
+    """An integer query parameter (``default`` when absent); a 400 naming it when malformed."""
     raw = request.args.get(name)
     if raw is None or raw == "":
-        return None
+        return default
     try:
         value = int(raw)
     except ValueError:
@@ -40,10 +41,10 @@ def frame(task_id: str) -> Response:
     task = ext.service.get_owned(g.user_id, task_id)
     if not task.inputs:
         raise ValidationError("This task has no uploaded video yet")
-    clip = _int_arg("clip") or 0
+    clip = int_arg("clip") or 0
     if clip >= len(task.inputs):
         raise ValidationError(f"clip must be between 0 and {len(task.inputs) - 1}")
-    index = _int_arg("index")
+    index = int_arg("index")
     t_raw = request.args.get("t")
     t = None
     if t_raw not in (None, ""):
@@ -53,7 +54,7 @@ def frame(task_id: str) -> Response:
             raise ValidationError("t must be a number of seconds") from None
         if not t >= 0:
             raise ValidationError("t must be at least 0")
-    max_width = _int_arg("max_width", minimum=16)
+    max_width = int_arg("max_width", minimum=16)
     jpeg = ext.frames.frame(
         g.user_id, task.inputs[clip]["path"], index=index, t=t, max_width=max_width
     )

@@ -14,6 +14,7 @@ from ..exceptions import ValidationError
 from ..processors.watermark import validate_regions
 from ..restore import validate_method
 from .envelope import envelope
+from .media import int_arg
 
 bp = Blueprint("restore_api", __name__, url_prefix="/api/tasks")
 
@@ -47,31 +48,18 @@ def _regions_arg(raw: str | None, fallback: object) -> object:
         raise ValidationError("regions must be [[x, y, w, h], …] or x,y,w,h;x,y,w,h") from None
 
 
-def _int(name: str, default: int | None, minimum: int = 0) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer") from None
-    if value < minimum:
-        raise ValidationError(f"{name} must be at least {minimum}")
-    return value
-
-
 @bp.get("/<task_id>/preview")
 def preview(task_id: str) -> Response:
     ext, task, item = _watermark_input(task_id)
     media = item.get("media") or {}
-    index = _int("frame", task.config.get("selected_frame", 0))
+    index = int_arg("frame", default=task.config.get("selected_frame", 0))
     regions = validate_regions(
         _regions_arg(request.args.get("regions"), task.config.get("regions")),
         int(media.get("width") or 0),
         int(media.get("height") or 0),
     )
     method = validate_method(request.args.get("method") or task.config.get("method"))
-    max_width = _int("max_width", None, minimum=16)
+    max_width = int_arg("max_width", minimum=16)
     jpeg = ext.frames.preview(
         g.user_id, item["path"], index=index, regions=regions, method=method, max_width=max_width
     )

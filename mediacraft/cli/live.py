@@ -13,24 +13,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.progress import Progress as RichProgress
-from rich.table import Table
-from rich.text import Text
-
 from ..humanize import human_bytes, human_eta
 from ..progress import Progress
 
 if TYPE_CHECKING:
+    from rich.console import Group
+
     from .batch.inputs import Item
     from .batch.runner import Batch
 
@@ -80,6 +68,18 @@ class DownloadView:
 
 class RichDownloadBar(DownloadView):
     def __init__(self, stream: TextIO) -> None:
+        # rich is loaded only for a terminal's bar: a quiet or piped run starts without it
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
         self.console = Console(file=stream, stderr=True)
         self.bar = RichProgress(
             TextColumn("{task.fields[stage]:<11}"),
@@ -171,6 +171,10 @@ class RichBatchTable:
     MAX_ROWS = 15
 
     def __init__(self, stream: TextIO, verbose: bool = False, batch: Batch | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+        from rich.text import Text
+
         self.console = Console(file=stream, stderr=True)
         self.verbose = verbose
         self._batch: Batch | None = batch
@@ -180,6 +184,10 @@ class RichBatchTable:
         self.live.start()
 
     def _render(self) -> Group:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(expand=False, show_edge=False, pad_edge=False)
         for name, justify in (("#", "right"), ("item", "left"), ("state", "left"),
                               ("%", "right"), ("speed", "right"), ("ETA", "right")):  # fmt: skip

@@ -66,8 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--precise-cut", action="store_true",
         help="cut the time range at the exact frames (re-encodes), not at keyframes",
     )  # fmt: skip
-    parser.add_argument("--cookies", type=Path, default=None, metavar="FILE",
-                        help="a Netscape cookies.txt; only the link's host gets its cookies")
+    parser.add_argument(
+        "--cookies", type=Path, default=None, metavar="FILE",
+        help="a Netscape cookies.txt; only the link's host gets its cookies",
+    )  # fmt: skip
     parser.add_argument("--user-agent", default=None, help="the User-Agent of every request")
     parser.add_argument("--referer", default=None, help="the Referer of every request")
     parser.add_argument(
@@ -217,4 +219,7 @@ def run(args: argparse.Namespace) -> int:
         missing = sum(g.get("segments", 0) for g in result.gaps)
         print(f"mediacraft: note: {len(result.gaps)} gap(s), {missing} segments missing",
               file=sys.stderr)  # fmt: skip
+    # Done and closed: the process may end without the interpreter's teardown (cli.entry).
+    # Not with the aria2 engine, whose daemon of this command is stopped at exit.
+    args.quick_exit = direct is None
     return 0

@@ -14,15 +14,19 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ENGINES, Config
-from ..download import DownloadLimits, DownloadOptions, download, parse_rate, politeness
-from ..download.cookies import load_for
-from ..download.engine import DirectFetch
-from ..download.options import CONTAINERS, PROFILES, parse_time
+from ..download import politeness
+from ..download.first import FirstRequest
+from ..download.limits import DownloadLimits
+from ..download.options import CONTAINERS, PROFILES, DownloadOptions, parse_rate, parse_time
 from ..exceptions import MediaCraftError, ValidationError
 from ..humanize import human_bytes
 from .live import DownloadView, JsonLines, download_view
+
+if TYPE_CHECKING:
+    from ..download.engine import DirectFetch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -156,9 +160,29 @@ def _print_log(line: str) -> None:
     print(f"mediacraft: {line}", file=sys.stderr)
 
 
+def send_first(
+    url: str, options: DownloadOptions, limits: DownloadLimits, allowed: tuple[str, ...],
+    plain: bool,
+) -> FirstRequest | None:  # fmt: skip
+    """The first request, sent now so that it travels while the engine loads (first.py).
+
+    Only for the built-in engine with no cookies, proxy or rate limit (``plain``):
+    those need the engine's session from the first byte.
+    """
+    if not plain or limits.proxy or options.limit_rate:
+        return None
+    try:
+        options.validated(limits)
+    except ValidationError:
+        return None  # the engine says what is wrong, before any request
+    first = FirstRequest(url, options, allowed)
+    return first.start() if first.usable() else None
+
+
 def run(args: argparse.Namespace) -> int:
     bar: DownloadView | None = None
     events = JsonLines(sys.stdout) if args.json else None
+    first: FirstRequest | None = None
     try:
         config = Config.from_env()
         # A local user owns the machine: the server's caps apply, not the visitor floors.
@@ -169,11 +193,18 @@ def run(args: argparse.Namespace) -> int:
         output: Path = args.output
         cookies = None
         if args.cookies is not None:
+            from ..download.cookies import load_for  # http.cookiejar: ~0.03 s
+
             cookies = load_for(args.cookies.read_text(encoding="utf-8", errors="replace"),
                                args.url)  # fmt: skip
         work_dir = output.with_name(f".{output.name}.download")
-        direct = engine_for(args.engine or config.download_engine, config, options, allowed)
+        engine = args.engine or config.download_engine
+        plain = engine == "builtin" and cookies is None
+        first = send_first(args.url, options, limits, allowed, plain)
+        direct = engine_for(engine, config, options, allowed)
         bar = download_view(sys.stderr, sys.stdout, quiet=args.quiet, as_json=args.json)
+        from ..download.engine import download  # ~0.1 s, while the first request travels
+
         result = download(
             args.url,
             output,
@@ -187,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
             choose_suffix=True,
             cookies=cookies,
             direct=direct,
+            first_request=first,
         )
         shutil.rmtree(work_dir, ignore_errors=True)
     except KeyboardInterrupt:
@@ -204,6 +236,9 @@ def run(args: argparse.Namespace) -> int:
             events.emit("error", message=message)
         print(f"mediacraft: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        if first is not None:
+            first.close()  # the engine closed it, unless it stopped before its first request
     if bar:
         bar.close()
     if events:

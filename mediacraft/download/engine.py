@@ -39,6 +39,7 @@ from .tracker import Tracker
 from .watchdog import SpeedFloor
 
 if TYPE_CHECKING:
+    from .first import FirstRequest
     from .hls import HlsDownload
 
 HEAD_BYTES = 16
@@ -71,17 +72,19 @@ class DownloadResult:
 
 
 def _open(
-    fetcher: Fetcher, url: str, limits: DownloadLimits
+    fetcher: Fetcher, url: str, limits: DownloadLimits, first_request: FirstRequest | None = None
 ) -> tuple[str, bytes, RemoteFile, Body | None]:
     """First request: (kind, playlist body or the file's first bytes, remote info, open body).
 
     For a direct file the response is left open (``Body``) for the download to
     read on; for a playlist the whole body is read (up to the server's cap).
+    ``first_request``, already sent, is the first attempt when it got an answer.
     """
 
-    def attempt(_number: int) -> tuple[str, bytes, RemoteFile, Body | None]:
+    def attempt(number: int) -> tuple[str, bytes, RemoteFile, Body | None]:
         head = bytearray()
-        body = fetcher.open(url)
+        body = fetcher.adopt(first_request) if number == 1 and first_request is not None else None
+        body = body or fetcher.open(url)
         try:
             body.read(head.extend, until=HEAD_BYTES)
             remote = RemoteFile.from_headers(body.final_url, body.status, dict(body.headers))
@@ -193,6 +196,7 @@ def download(
     cookies: http.cookiejar.CookieJar | None = None,
     _from_page: bool = False,
     direct: DirectFetch | None = None,
+    first_request: FirstRequest | None = None,
 ) -> DownloadResult:
     """Download ``url`` (HLS playlist, DASH manifest or direct file) to ``output`` as MP4.
 
@@ -204,7 +208,9 @@ def download(
     a user-facing message, QuotaExceeded, StorageFull, ValidationError (a
     live link without ``record_seconds``), Cancelled (temporary files removed)
     or Interrupted (checkpoint kept). ``direct``, when given, fetches a direct
-    file (HLS stays with the built-in engine).
+    file (HLS stays with the built-in engine). ``first_request`` is the request
+    for ``url`` a command sent while this module loaded (first.py): its answer
+    is the first response, as if this function had asked.
     """
     limits = limits or DownloadLimits()
     options = (options or DownloadOptions()).validated(limits)
@@ -246,7 +252,7 @@ def download(
     cut: Cut | None = None
     first: Body | None = None
     try:
-        kind, body, remote, first = _open(fetcher, url, limits)
+        kind, body, remote, first = _open(fetcher, url, limits, first_request)
         cancel.check()
         if kind == "page":
             if _from_page:
@@ -366,6 +372,8 @@ def download(
     finally:
         if first is not None:
             first.close()
+        if first_request is not None:
+            first_request.close()  # when it was not adopted
         finished.set()
         session.close()
         if temp_output != output:

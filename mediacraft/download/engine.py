@@ -148,12 +148,21 @@ def looks_like_page(head: bytes, content_type: str = "") -> bool:
     return text.startswith((b"<!doctype html", b"<html"))
 
 
-def _probe_result(path: Path, planned: list[dict] | None) -> Any:
-    """The result's duration, picture and tracks (one read of its header)."""
+def _probe_result(path: Path, planned: list[dict] | None, header_only: bool = False) -> Any:
+    """The result's duration, picture and tracks (one read of its header).
+
+    ``header_only`` (an MP4) reads the ``moov`` alone, and reads packets as well
+    only when that leaves the duration or a picture size unknown (fragmented).
+    """
     from ..exceptions import MediaError
     from ..media.probe import probe_streams
 
     try:
+        if header_only:
+            info = probe_streams(path, planned, header_only=True)
+            sized = all(t.get("width") for t in info.tracks if t["type"] == "video")
+            if info.duration and sized:
+                return info
         return probe_streams(path, planned)
     except MediaError as exc:
         raise DownloadError(f"The downloaded file is not playable media ({exc})") from exc
@@ -313,7 +322,7 @@ def download(
             outcome = None
         cancel.check()
         planned = outcome.tracks if outcome else None
-        info = _probe_result(temp_output, planned)
+        info = _probe_result(temp_output, planned, kind == "direct" and is_mp4(temp_output))
         if kind == "direct":
             cut = whole_file_cut(options, info.duration)
         if needs_finish(options, cut):

@@ -11,7 +11,6 @@ same command again after an interruption or a crash resumes it.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,10 +22,10 @@ from ..download.limits import DownloadLimits
 from ..download.options import CONTAINERS, PROFILES, DownloadOptions, parse_rate, parse_time
 from ..exceptions import MediaCraftError, ValidationError
 from ..humanize import human_bytes
-from .live import DownloadView, JsonLines, download_view
 
 if TYPE_CHECKING:
     from ..download.engine import DirectFetch
+    from .live import DownloadView, JsonLines
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -181,7 +180,11 @@ def send_first(
 
 def run(args: argparse.Namespace) -> int:
     bar: DownloadView | None = None
-    events = JsonLines(sys.stdout) if args.json else None
+    events: JsonLines | None = None
+    if args.json:
+        from .live import JsonLines
+
+        events = JsonLines(sys.stdout)
     first: FirstRequest | None = None
     try:
         config = Config.from_env()
@@ -201,10 +204,14 @@ def run(args: argparse.Namespace) -> int:
         engine = args.engine or config.download_engine
         plain = engine == "builtin" and cookies is None
         first = send_first(args.url, options, limits, allowed, plain)
+        # What the first request does not need is imported while it is on its way.
+        import shutil
+
+        from ..download.engine import download  # requests, the engine: ~0.1 s
+        from .live import download_view
+
         direct = engine_for(engine, config, options, allowed)
         bar = download_view(sys.stderr, sys.stdout, quiet=args.quiet, as_json=args.json)
-        from ..download.engine import download  # ~0.1 s, while the first request travels
-
         result = download(
             args.url,
             output,

@@ -35,8 +35,11 @@ def get(url: str, tmp_path: Path, **kwargs: object):
 
 @pytest.mark.parametrize(
     ("head", "named"),
-    [(b"PK\x03\x04", "a ZIP archive"), (b"%PDF-1.7\n", "a PDF document"),
-     (b"\x13\x37\xc0\xde", "data that is neither video nor audio")],
+    [
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"%PDF-1.7\n", "a PDF document"),
+        (b"\x13\x37\xc0\xde", "data that is neither video nor audio"),
+    ],
     ids=["zip", "pdf", "random"],
 )
 def test_a_link_that_is_not_media_is_refused_on_its_first_bytes(tmp_path, head, named):

@@ -10,9 +10,12 @@ from __future__ import annotations
 import ipaddress
 import random
 import socket
+import ssl
+import subprocess
 import time
 from pathlib import Path
 
+import certifi
 import pytest
 import urllib3.util.connection
 from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES
@@ -198,3 +201,50 @@ def test_the_blocked_ranges_keep_requests_hardened_s():
     ours = set(addresses_module._EXTRA_BLOCKED)
     assert set(EXTRA_BLOCKED_NET_RANGES) <= ours
     assert ipaddress.ip_network("fd00:ec2::/32") in ours
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own authority)."""
+    root = tmp_path_factory.mktemp("tls")
+    cert, key = root / "cert.pem", root / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)  # fmt: skip
+    return cert, key
+
+
+def serve_tls(origin: Origin, certificate: tuple[Path, Path]) -> str:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    server = origin._server
+    assert server is not None
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    return origin.base_url.replace("http://", "https://")
+
+
+def test_https_goes_the_same_way_with_the_certificate_checked(clip, tmp_path, certificate,
+                                                              monkeypatch, opened):  # fmt: skip
+    monkeypatch.setattr(certifi, "where", lambda: str(certificate[0]))
+    with Origin() as origin:
+        origin.add_file("clip.mp4", clip.read_bytes())
+        result = get(serve_tls(origin, certificate) + "/clip.mp4", tmp_path)
+        assert [(e.path, e.headers["Host"]) for e in origin.log] == [
+            ("/clip.mp4", f"127.0.0.1:{origin.port}")
+        ]
+    assert opened == []
+    assert result.path.read_bytes() == clip.read_bytes()
+
+
+def test_https_with_an_untrusted_certificate_sends_nothing(clip, tmp_path, certificate):
+    with Origin() as origin:
+        origin.add_file("clip.mp4", clip.read_bytes())
+        url = serve_tls(origin, certificate) + "/clip.mp4"
+        first = FirstRequest(url, OPTIONS, ALLOW).start()
+        assert first.response() is None
+        assert isinstance(first.failure, ssl.SSLCertVerificationError)
+        with pytest.raises(DownloadError, match="(?i)ssl|certificate"):
+            download(url, tmp_path / "o.mp4", DownloadOptions(retries=0), work_dir=tmp_path / "w",
+                     allowed_networks=ALLOW, first_request=first)  # fmt: skip
+        assert origin.log == []

@@ -465,8 +465,9 @@ class Fetcher:
         :class:`Body` checked like :meth:`open`'s; None when that request failed before
         its headers (the caller asks again with :meth:`open`). Raises BlockedAddress,
         Retryable/Fatal for its status."""
-        response = first.response()
+        response = first.response(self.stop)
         if response is None:
+            self.check_stop()
             return None
         host = host_key(first.requested)
         LIMITER.acquire(host, self.stop, Stopped)

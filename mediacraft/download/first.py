@@ -216,12 +216,16 @@ class FirstRequest:
                         return
 
     # -- what the engine calls --------------------------------------------------------
-    def response(self) -> FirstRequest | None:
+    def response(self, stop: threading.Event | None = None) -> FirstRequest | None:
         """Wait for the headers: this object as the response, or None to ask again.
 
-        Raises BlockedAddress when the guard refused the URL or a redirect.
+        Raises BlockedAddress when the guard refused the URL or a redirect; returns
+        None at once when ``stop`` is set (a cancel) while it waits.
         """
-        self._ready.wait()
+        while not self._ready.wait(0.05):
+            if stop is not None and stop.is_set():
+                self.close()
+                return None
         if isinstance(self.failure, BlockedAddress):
             raise self.failure
         if self.failure is not None or self._response is None:

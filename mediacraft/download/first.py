@@ -2,11 +2,12 @@
 
 ``mediacraft download`` spends ~0.1 s importing requests and the engine
 before it could ask for anything; on a link whose speed is capped that
-time is lost for good. :class:`FirstRequest` sends the first GET from a
-thread with the standard library only, judged by the same guard as every
-other request (addresses.py: one resolution, the address pinned, the same
-allow-list and refusals; each redirect hop judged again), and buffers the
-start of the body (at most :data:`MAX_BUFFER`) while the engine imports.
+time is lost for good. :class:`FirstRequest` sends the first GET at once
+with the standard library only, judged by the same guard as every other
+request (addresses.py: one resolution, the address pinned, the same
+allow-list and refusals; each redirect hop judged again); its thread reads
+the answer and buffers the start of a media body (at most
+:data:`MAX_BUFFER`) while the engine imports.
 The engine then adopts the response as its first request
 (:meth:`Fetcher.adopt`): what the probe of the first bytes decides, and the
 direct download reading on from there, work as with any response.

@@ -35,8 +35,11 @@ def get(url: str, tmp_path: Path, **kwargs: object):
 
 @pytest.mark.parametrize(
     ("head", "named"),
-    [(b"PK\x03\x04", "a ZIP archive"), (b"%PDF-1.7\n", "a PDF document"),
-     (b"\x13\x37\xc0\xde", "data that is neither video nor audio")],
+    [
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"%PDF-1.7\n", "a PDF document"),
+        (b"\x13\x37\xc0\xde", "data that is neither video nor audio"),
+    ],
     ids=["zip", "pdf", "random"],
 )
 def test_a_link_that_is_not_media_is_refused_on_its_first_bytes(tmp_path, head, named):
@@ -123,3 +126,24 @@ def test_a_server_that_ignores_range_is_fetched_once_not_once_per_part(tmp_path)
     assert ranged, "the parts asked for ranges"
     assert any("ignored the byte range" in line for line in lines)
     assert sent < 1.6 * len(data)  # about one copy, not four
+
+
+def test_a_file_served_cut_short_fails_the_probe_of_the_result(clip, tmp_path):
+    data = clip.read_bytes()
+    assert data.rfind(b"moov") > len(data) // 2  # the index at the end, as ffmpeg writes it
+    with Origin() as origin:  # the server's file itself is cut: sizes agree, the index is lost
+        url = origin.add_file("cut.mp4", data[: len(data) * 3 // 4])
+        with pytest.raises(DownloadError, match="not playable media"):
+            get(url, tmp_path)
+    assert not (tmp_path / "out" / "video.mp4").exists()
+
+
+def test_a_fragmented_mp4_still_gets_its_duration_and_picture(clip, tmp_path):
+    fragmented = tmp_path / "frag.mp4"
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-i", str(clip), "-c", "copy",
+                    "-movflags", "frag_keyframe+empty_moov", str(fragmented)],
+                   check=True)  # fmt: skip
+    with Origin() as origin:
+        result = get(origin.add_file("frag.mp4", fragmented.read_bytes()), tmp_path)
+    assert result.duration == pytest.approx(2.0, abs=0.1)
+    assert (result.width, result.height) == (160, 120)

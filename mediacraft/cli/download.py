@@ -11,18 +11,21 @@ same command again after an interruption or a crash resumes it.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ENGINES, Config
-from ..download import DownloadLimits, DownloadOptions, download, parse_rate, politeness
-from ..download.cookies import load_for
-from ..download.engine import DirectFetch
-from ..download.options import CONTAINERS, PROFILES, parse_time
+from ..download import politeness
+from ..download.first import FirstRequest
+from ..download.limits import DownloadLimits
+from ..download.options import CONTAINERS, PROFILES, DownloadOptions, parse_rate, parse_time
 from ..exceptions import MediaCraftError, ValidationError
 from ..humanize import human_bytes
-from .live import DownloadView, JsonLines, download_view
+
+if TYPE_CHECKING:
+    from ..download.engine import DirectFetch
+    from .live import DownloadView, JsonLines
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,8 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--precise-cut", action="store_true",
         help="cut the time range at the exact frames (re-encodes), not at keyframes",
     )  # fmt: skip
-    parser.add_argument("--cookies", type=Path, default=None, metavar="FILE",
-                        help="a Netscape cookies.txt; only the link's host gets its cookies")
+    parser.add_argument(
+        "--cookies", type=Path, default=None, metavar="FILE",
+        help="a Netscape cookies.txt; only the link's host gets its cookies",
+    )  # fmt: skip
     parser.add_argument("--user-agent", default=None, help="the User-Agent of every request")
     parser.add_argument("--referer", default=None, help="the Referer of every request")
     parser.add_argument(
@@ -154,9 +159,33 @@ def _print_log(line: str) -> None:
     print(f"mediacraft: {line}", file=sys.stderr)
 
 
+def send_first(
+    url: str, options: DownloadOptions, limits: DownloadLimits, allowed: tuple[str, ...],
+    plain: bool,
+) -> FirstRequest | None:  # fmt: skip
+    """The first request, sent now so that it travels while the engine loads (first.py).
+
+    Only for the built-in engine with no cookies, proxy or rate limit (``plain``):
+    those need the engine's session from the first byte.
+    """
+    if not plain or limits.proxy or options.limit_rate:
+        return None
+    try:
+        options.validated(limits)
+    except ValidationError:
+        return None  # the engine says what is wrong, before any request
+    first = FirstRequest(url, options, allowed)
+    return first.start() if first.usable() else None
+
+
 def run(args: argparse.Namespace) -> int:
     bar: DownloadView | None = None
-    events = JsonLines(sys.stdout) if args.json else None
+    events: JsonLines | None = None
+    if args.json:
+        from .live import JsonLines
+
+        events = JsonLines(sys.stdout)
+    first: FirstRequest | None = None
     try:
         config = Config.from_env()
         # A local user owns the machine: the server's caps apply, not the visitor floors.
@@ -167,10 +196,21 @@ def run(args: argparse.Namespace) -> int:
         output: Path = args.output
         cookies = None
         if args.cookies is not None:
+            from ..download.cookies import load_for  # http.cookiejar: ~0.03 s
+
             cookies = load_for(args.cookies.read_text(encoding="utf-8", errors="replace"),
                                args.url)  # fmt: skip
         work_dir = output.with_name(f".{output.name}.download")
-        direct = engine_for(args.engine or config.download_engine, config, options, allowed)
+        engine = args.engine or config.download_engine
+        plain = engine == "builtin" and cookies is None
+        first = send_first(args.url, options, limits, allowed, plain)
+        # What the first request does not need is imported while it is on its way.
+        import shutil
+
+        from ..download.engine import download  # requests, the engine: ~0.1 s
+        from .live import download_view
+
+        direct = engine_for(engine, config, options, allowed)
         bar = download_view(sys.stderr, sys.stdout, quiet=args.quiet, as_json=args.json)
         result = download(
             args.url,
@@ -185,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
             choose_suffix=True,
             cookies=cookies,
             direct=direct,
+            first_request=first,
         )
         shutil.rmtree(work_dir, ignore_errors=True)
     except KeyboardInterrupt:
@@ -202,6 +243,9 @@ def run(args: argparse.Namespace) -> int:
             events.emit("error", message=message)
         print(f"mediacraft: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        if first is not None:
+            first.close()  # the engine closed it, unless it stopped before its first request
     if bar:
         bar.close()
     if events:
@@ -217,4 +261,7 @@ def run(args: argparse.Namespace) -> int:
         missing = sum(g.get("segments", 0) for g in result.gaps)
         print(f"mediacraft: note: {len(result.gaps)} gap(s), {missing} segments missing",
               file=sys.stderr)  # fmt: skip
+    # Done and closed: the process may end without the interpreter's teardown (cli.entry).
+    # Not with the aria2 engine, whose daemon of this command is stopped at exit.
+    args.quick_exit = direct is None
     return 0

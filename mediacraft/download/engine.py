@@ -39,6 +39,7 @@ from .tracker import Tracker
 from .watchdog import SpeedFloor
 
 if TYPE_CHECKING:
+    from .first import FirstRequest
     from .hls import HlsDownload
 
 HEAD_BYTES = 16
@@ -71,17 +72,19 @@ class DownloadResult:
 
 
 def _open(
-    fetcher: Fetcher, url: str, limits: DownloadLimits
+    fetcher: Fetcher, url: str, limits: DownloadLimits, first_request: FirstRequest | None = None
 ) -> tuple[str, bytes, RemoteFile, Body | None]:
     """First request: (kind, playlist body or the file's first bytes, remote info, open body).
 
     For a direct file the response is left open (``Body``) for the download to
     read on; for a playlist the whole body is read (up to the server's cap).
+    ``first_request``, already sent, is the first attempt when it got an answer.
     """
 
-    def attempt(_number: int) -> tuple[str, bytes, RemoteFile, Body | None]:
+    def attempt(number: int) -> tuple[str, bytes, RemoteFile, Body | None]:
         head = bytearray()
-        body = fetcher.open(url)
+        body = fetcher.adopt(first_request) if number == 1 and first_request is not None else None
+        body = body or fetcher.open(url)
         try:
             body.read(head.extend, until=HEAD_BYTES)
             remote = RemoteFile.from_headers(body.final_url, body.status, dict(body.headers))
@@ -145,12 +148,21 @@ def looks_like_page(head: bytes, content_type: str = "") -> bool:
     return text.startswith((b"<!doctype html", b"<html"))
 
 
-def _probe_result(path: Path, planned: list[dict] | None) -> Any:
-    """The result's duration, picture and tracks (one read of its header)."""
+def _probe_result(path: Path, planned: list[dict] | None, header_only: bool = False) -> Any:
+    """The result's duration, picture and tracks (one read of its header).
+
+    ``header_only`` (an MP4) reads the ``moov`` alone, and reads packets as well
+    only when that leaves the duration or a picture size unknown (fragmented).
+    """
     from ..exceptions import MediaError
     from ..media.probe import probe_streams
 
     try:
+        if header_only:
+            info = probe_streams(path, planned, header_only=True)
+            sized = all(t.get("width") for t in info.tracks if t["type"] == "video")
+            if info.duration and sized:
+                return info
         return probe_streams(path, planned)
     except MediaError as exc:
         raise DownloadError(f"The downloaded file is not playable media ({exc})") from exc
@@ -193,6 +205,7 @@ def download(
     cookies: http.cookiejar.CookieJar | None = None,
     _from_page: bool = False,
     direct: DirectFetch | None = None,
+    first_request: FirstRequest | None = None,
 ) -> DownloadResult:
     """Download ``url`` (HLS playlist, DASH manifest or direct file) to ``output`` as MP4.
 
@@ -204,7 +217,9 @@ def download(
     a user-facing message, QuotaExceeded, StorageFull, ValidationError (a
     live link without ``record_seconds``), Cancelled (temporary files removed)
     or Interrupted (checkpoint kept). ``direct``, when given, fetches a direct
-    file (HLS stays with the built-in engine).
+    file (HLS stays with the built-in engine). ``first_request`` is the request
+    for ``url`` a command sent while this module loaded (first.py): its answer
+    is the first response, as if this function had asked.
     """
     limits = limits or DownloadLimits()
     options = (options or DownloadOptions()).validated(limits)
@@ -230,6 +245,8 @@ def download(
     finished = threading.Event()
 
     def watch_cancel() -> None:  # wakes blocked reads the moment cancel is asked
+        # Not joined: it ends by itself within one poll of ``finished`` (a join would add
+        # up to that poll to every download); a late abort of a finished fetcher is a no-op.
         while not finished.is_set():
             if cancel.event.wait(0.05):
                 fetcher.abort()
@@ -244,7 +261,7 @@ def download(
     cut: Cut | None = None
     first: Body | None = None
     try:
-        kind, body, remote, first = _open(fetcher, url, limits)
+        kind, body, remote, first = _open(fetcher, url, limits, first_request)
         cancel.check()
         if kind == "page":
             if _from_page:
@@ -305,7 +322,7 @@ def download(
             outcome = None
         cancel.check()
         planned = outcome.tracks if outcome else None
-        info = _probe_result(temp_output, planned)
+        info = _probe_result(temp_output, planned, kind == "direct" and is_mp4(temp_output))
         if kind == "direct":
             cut = whole_file_cut(options, info.duration)
         if needs_finish(options, cut):
@@ -364,8 +381,9 @@ def download(
     finally:
         if first is not None:
             first.close()
+        if first_request is not None:
+            first_request.close()  # when it was not adopted
         finished.set()
-        watcher.join()
         session.close()
         if temp_output != output:
             temp_output.unlink(missing_ok=True)

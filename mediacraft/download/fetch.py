@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import requests
 import urllib3
@@ -34,6 +34,9 @@ from ..exceptions import BlockedAddress, DownloadError, QuotaExceeded, StorageFu
 from ..progress import LogHook, ignore_log
 from .options import DownloadOptions
 from .politeness import LIMITER, host_key
+
+if TYPE_CHECKING:
+    from .first import FirstRequest
 
 T = TypeVar("T")
 Sink = Callable[[bytes], None]
@@ -215,7 +218,7 @@ class Body:
         self,
         fetcher: Fetcher,
         url: str,
-        response: requests.Response,
+        response: requests.Response | FirstRequest,
         byterange: ByteRange | None,
         max_bytes: int | None,
         release: Callable[[], None],
@@ -341,7 +344,7 @@ class Fetcher:
         self.limiter = RateLimiter(options.limit_rate) if options.limit_rate else None
         self.budget = ByteBudget(max_bytes, quota)
         self.log = log or ignore_log
-        self._active: set[requests.Response] = set()
+        self._active: set[requests.Response | FirstRequest] = set()
         self._lock = threading.Lock()
 
     # -- stopping -----------------------------------------------------------------------
@@ -360,7 +363,7 @@ class Fetcher:
         if self.stop.is_set():
             raise Stopped()
 
-    def _forget(self, response: requests.Response) -> None:
+    def _forget(self, response: requests.Response | FirstRequest) -> None:
         with self._lock:
             self._active.discard(response)
 
@@ -457,6 +460,27 @@ class Fetcher:
             raise
         return body
 
+    def adopt(self, first: FirstRequest) -> Body | None:
+        """The response to a request sent before this fetcher existed (first.py), as a
+        :class:`Body` checked like :meth:`open`'s; None when that request failed before
+        its headers (the caller asks again with :meth:`open`). Raises BlockedAddress,
+        Retryable/Fatal for its status."""
+        response = first.response(self.stop)
+        if response is None:
+            self.check_stop()
+            return None
+        host = host_key(first.requested)
+        LIMITER.acquire(host, self.stop, Stopped)
+        with self._lock:
+            self._active.add(response)
+        body = Body(self, first.requested, response, None, None, lambda: LIMITER.release(host))
+        try:
+            _check_status(response)
+        except BaseException:
+            body.close()
+            raise
+        return body
+
     def _send(self, url: str, byterange: ByteRange | None) -> requests.Response:
         self.check_stop()
         opts = self.options
@@ -520,7 +544,7 @@ class Fetcher:
         )
 
 
-def _check_status(response: requests.Response) -> None:
+def _check_status(response: requests.Response | FirstRequest) -> None:
     status = response.status_code
     if status in RETRY_STATUS or status >= 500:
         wait = retry_after_seconds(response.headers.get("Retry-After"))

@@ -91,6 +91,10 @@ def parse_rate(value: str | int | float | None) -> int | None:
     return int(number * scale) or None
 
 
+#: what every request carries before a task's own headers (a compressed body is not media)
+BASE_HEADERS = {"User-Agent": "MediaCraft/0.1", "Accept-Encoding": "identity"}
+
+
 @dataclass(frozen=True)
 class DownloadOptions:
     """Everything that tunes one download. Times are seconds, sizes bytes."""
@@ -197,8 +201,7 @@ class DownloadOptions:
             )
         if self.audio_lang is not None and not _choice_ok(self.audio_lang, ("all",)):
             raise ValidationError(
-                f"audio_lang {self.audio_lang!r} must be a language such as en or zh-Hans, "
-                "or all"
+                f"audio_lang {self.audio_lang!r} must be a language such as en or zh-Hans, or all"
             )
         if not _choice_ok(self.subtitles, ("none", "all")):
             raise ValidationError(
@@ -218,15 +221,17 @@ class DownloadOptions:
                                       or not 0 <= value <= 864000):  # fmt: skip
                 raise ValidationError(f"{name} must be seconds from 0 to 864000, or hh:mm:ss")
         if self.start is not None and self.end is not None and self.end <= self.start:
-            raise ValidationError(
-                f"end ({self.end:g} s) must be after start ({self.start:g} s)"
-            )
+            raise ValidationError(f"end ({self.end:g} s) must be after start ({self.start:g} s)")
         if (self.start is not None or self.end is not None) and self.record_seconds is not None:
             raise ValidationError("start and end cannot be combined with record_seconds")
         for name in ("user_agent", "referer"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or "\r" in value
-                                      or "\n" in value or len(value) > MAX_HEADER_LENGTH):
+            if value is not None and (
+                not isinstance(value, str)
+                or "\r" in value
+                or "\n" in value
+                or len(value) > MAX_HEADER_LENGTH
+            ):
                 raise ValidationError(
                     f"{name} must be one line of at most {MAX_HEADER_LENGTH} characters"
                 )
@@ -238,8 +243,7 @@ class DownloadOptions:
         ):
             floor = limits.min_limit_rate // 1024
             raise ValidationError(
-                f"limit_rate must be at least {floor}K (bytes per second), or left out "
-                "for no limit"
+                f"limit_rate must be at least {floor}K (bytes per second), or left out for no limit"
             )
         return self
 

@@ -271,18 +271,28 @@ class StreamsInfo:
     tracks: list[dict[str, Any]]  # {type, codec, language, name?, width?, height?}, in file order
 
 
+#: open options that read a file's header and no packet (nothing is decoded)
+HEADER_ONLY = {"probesize": "32", "analyzeduration": "0"}
+
+
 def probe_streams(
-    path: str | os.PathLike[str], planned: list[dict[str, Any]] | None = None
+    path: str | os.PathLike[str],
+    planned: list[dict[str, Any]] | None = None,
+    *,
+    header_only: bool = False,
 ) -> StreamsInfo:
     """Describe a finished result: its duration, picture size and tracks.
 
     ``planned`` (what the writer meant each stream to be, same order) gives each
     track the language and name it was given (``en``, ``zh-Hans``); otherwise
-    the file's own tag is used. Raises :class:`MediaError` if it cannot be read.
+    the file's own tag is used. ``header_only`` reads no packet: enough for a
+    non-fragmented MP4, whose ``moov`` describes every stream (~1 ms instead of
+    ~5, the first frame is not decoded). Raises :class:`MediaError` if it cannot
+    be read.
     """
     tracks: list[dict[str, Any]] = []
     try:
-        with av.open(os.fspath(path)) as container:
+        with av.open(os.fspath(path), options=HEADER_ONLY if header_only else None) as container:
             duration = container.duration / 1_000_000 if container.duration else None
             video = next(iter(container.streams.video), None)
             width = video.codec_context.width if video else None

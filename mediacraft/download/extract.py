@@ -155,10 +155,17 @@ def _handler_class(guard: _Guard) -> type:
 
 
 def _small(response: Any, cap: int) -> bool:
-    """An answer sent as is (not compressed) whose announced length is within ``cap``."""
+    """An answer worth reading at once: not audio or video (a manifest, a page, JSON), sent
+    as is (not compressed), its announced length within ``cap``.
+
+    Media is left to be read as far as yt-dlp reads it (an extractor may look at a file's
+    first bytes); manifests served as ``application/octet-stream`` are read at once.
+    """
     length = response.headers.get("Content-Length", "")
     encoding = response.headers.get("Content-Encoding", "identity").lower()
-    return encoding == "identity" and length.isdigit() and int(length) <= cap
+    kind = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    media = kind.startswith(("video/", "audio/")) and "mpegurl" not in kind
+    return not media and encoding == "identity" and length.isdigit() and int(length) <= cap
 
 
 def _ydl_class(handler: type) -> type:

@@ -132,6 +132,14 @@ def test_links_ending_like_media_skip_the_site_check(origin, source_frames, tmp_
     assert _site_classes.cache_info().misses == 1  # yt-dlp's classes loaded once
 
 
+def test_yt_dlps_own_site_extractors_claim_their_links_by_url():
+    assert site_extractor("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "all") == "Youtube"
+    assert site_extractor("https://youtu.be/dQw4w9WgXcQ", "all") == "Youtube"  # a short link
+    assert site_extractor("https://vimeo.com/76979871", "all") == "Vimeo"
+    assert site_extractor("https://cdn.example.com/download?id=1", "all") is None
+    assert site_extractor("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "off") is None
+
+
 def test_a_separate_video_and_audio_file_are_joined(origin, media, source_frames, tmp_path):
     url = add_video(origin, "split", "Split", [
         {"kind": "file", "url": origin.url("parts/video.mp4"), **VIDEO_ONLY},

@@ -220,10 +220,15 @@ def format_spec(options: DownloadOptions) -> str:
 
 @functools.cache
 def _site_classes() -> tuple[type, ...]:
-    """yt-dlp's site extractors, loaded once per process (their URL patterns compile on use)."""
+    """yt-dlp's site extractors, loaded once per process (their URL patterns compile on use).
+
+    Those yt-dlp leaves out by default (``_ENABLED`` false) are left out here too: the
+    extraction would not use them.
+    """
     from yt_dlp.extractor import gen_extractor_classes
 
-    return tuple(ie for ie in gen_extractor_classes() if ie.ie_key() != "Generic")
+    return tuple(ie for ie in gen_extractor_classes()
+                 if ie.ie_key() != "Generic" and getattr(ie, "_ENABLED", True))  # fmt: skip
 
 
 def looks_like_media(url: str) -> bool:

@@ -82,6 +82,23 @@ def test_pages_with_a_video_download_through_the_engine(origin, source_frames, t
     assert media_requests  # the media itself came through this engine
 
 
+@pytest.mark.parametrize(
+    ("shape", "manifest"),
+    [("og-hls", "/hls/index.m3u8"), ("jsonld-dash", "/timeline/manifest.mpd")],
+)
+def test_the_page_and_its_manifest_are_each_fetched_once(origin, tmp_path, shape, manifest):
+    if shape == "og-hls":
+        head = f'<meta property="og:video" content="{origin.url(manifest)}">'
+    else:
+        head = json_ld(origin.url(manifest))
+    url = page(origin, shape, head)
+    fetch(url, tmp_path)
+    asked = origin.paths()
+    assert asked.count(f"/pages/{shape}.html") == 1  # the engine's read, reused by yt-dlp
+    assert asked.count(manifest) == 1  # yt-dlp's read, reused by the engine
+    assert len(asked) == len(set(asked))  # nothing at all asked twice
+
+
 def test_a_page_without_video_says_so_and_leaves_nothing(origin, tmp_path):
     url = page(origin, "nothing", body="<p>Just text.</p>")
     with pytest.raises(DownloadError, match="No video found on this page"):
@@ -128,15 +145,12 @@ def test_extractors_off_and_generic(origin, source_frames, tmp_path):
 
 
 def test_extraction_has_a_time_limit(origin, tmp_path):
-    calls = []
+    def slow_playlist() -> bytes:  # asked for by yt-dlp while it lists the page's formats
+        time.sleep(3)
+        return b"#EXTM3U\n"
 
-    def slow_second_time() -> bytes:
-        calls.append(1)
-        if len(calls) > 1:  # the engine's own look is quick; yt-dlp's request hangs
-            time.sleep(3)
-        return b"<!doctype html><html><head><title>x</title></head><body></body></html>"
-
-    url = origin.add_dynamic("pages/slow.html", slow_second_time)
+    hanging = origin.add_dynamic("slow/index.m3u8", slow_playlist)
+    url = page(origin, "slow", f'<meta property="og:video" content="{hanging}">')
     limits = replace(DownloadLimits(), extraction_seconds=1.0)
     started = time.monotonic()
     with pytest.raises(DownloadError, match="longer than 1 s"):
@@ -158,3 +172,5 @@ def test_format_spec_follows_quality_and_audio_language():
     assert spec(quality="worst") == "wv*+wa/w"
     assert spec(quality="720p").startswith("bv*[height<=720]+ba/b[height<=720]")
     assert "ba[language^=zh]" in spec(audio_lang="zh-Hans")
+    assert spec(container="m4a") == "ba/b"  # an audio container: the audio alone
+    assert spec(container="mp3", quality="worst") == "wa/w"

@@ -19,6 +19,7 @@ from ..config import ENGINES, Config
 from ..download import politeness
 from ..download.first import FirstRequest
 from ..download.limits import DownloadLimits
+from ..download.media_links import looks_like_media
 from ..download.options import CONTAINERS, PROFILES, DownloadOptions, parse_rate, parse_time
 from ..exceptions import MediaCraftError, ValidationError
 from ..humanize import human_bytes
@@ -170,6 +171,8 @@ def send_first(
     """
     if not plain or limits.proxy or options.limit_rate:
         return None
+    if limits.extractors == "all" and not looks_like_media(url):
+        return None  # a site extractor may claim it: yt-dlp makes the first request
     try:
         options.validated(limits)
     except ValidationError:

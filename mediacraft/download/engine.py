@@ -28,12 +28,14 @@ from . import mpd
 from . import playlist as hls_playlist
 from .checkpoint import NAME as CHECKPOINT_NAME
 from .clip import Cut, clip_tracks, drop_video, finish, needs_finish, output_path, whole_file_cut
-from .fetch import Body, Fetcher, Stopped, disk_error
+from .extract import site_extractor
+from .fetch import Body, Fatal, Fetcher, Retryable, Stopped, disk_error
 from .guard import check_url, guarded_session
 from .http import PART_NAME, DirectDownload, RemoteFile
 from .limits import DownloadLimits
 from .options import DownloadOptions
 from .remux import is_mp4, remux_to_mp4
+from .replay import Keeper, Kept, keepable
 from .sniff import media_suffix, what_it_is
 from .tracker import Tracker
 from .watchdog import SpeedFloor
@@ -90,8 +92,7 @@ def _open(
             remote = RemoteFile.from_headers(body.final_url, body.status, dict(body.headers))
             content_type = body.headers.get("Content-Type", "")
             if looks_like_page(bytes(head), content_type):
-                body.close()
-                return "page", b"", remote, None
+                return "page", bytes(head), remote, body  # the page step may keep its body
             if mpd.looks_like_mpd(bytes(head), content_type) and not (
                 hls_playlist.looks_like_playlist(bytes(head[:64]))
             ):
@@ -99,8 +100,7 @@ def _open(
                 body.read(head.extend)
                 if not mpd.is_mpd_document(bytes(head)):
                     if b"<html" in bytes(head[:4096]).lower():
-                        body.close()
-                        return "page", b"", remote, None
+                        return "page", bytes(head), remote, body
                     raise DownloadError(
                         "The URL answered with an XML document that is not a DASH manifest "
                         "(not a video)"
@@ -204,6 +204,7 @@ def download(
     choose_suffix: bool = False,
     cookies: http.cookiejar.CookieJar | None = None,
     _from_page: bool = False,
+    _replay: Keeper | None = None,
     direct: DirectFetch | None = None,
     first_request: FirstRequest | None = None,
 ) -> DownloadResult:
@@ -261,13 +262,20 @@ def download(
     cut: Cut | None = None
     first: Body | None = None
     try:
-        kind, body, remote, first = _open(fetcher, url, limits, first_request)
+        site = None if _from_page else site_extractor(url, limits.extractors)
+        if site is not None:
+            log(f"yt-dlp's {site} extractor knows this link: looking for its video")
+            return _page(url, output, options, work_dir, progress, cancel, allowed_networks,
+                         limits, log, choose_suffix, cookies, None)  # fmt: skip
+        replayed = _replayed(_replay.take(url) if _replay else None, limits)
+        kind, body, remote, first = replayed or _open(fetcher, url, limits, first_request)
         cancel.check()
         if kind == "page":
             if _from_page:
                 raise DownloadError("The page's video link answered with another web page")
+            page_body, first = first, None
             return _page(url, output, options, work_dir, progress, cancel, allowed_networks,
-                         limits, log, choose_suffix, cookies)  # fmt: skip
+                         limits, log, choose_suffix, cookies, page_body, body)  # fmt: skip
         floor = SpeedFloor(limits.lowest_speed, limits.lowest_speed_window)
         # Per process: an ffmpeg orphaned by a killed earlier attempt may still write its own.
         temp_output = output.with_name(f".{output.name}.{os.getpid()}.part")
@@ -389,6 +397,39 @@ def download(
             temp_output.unlink(missing_ok=True)
 
 
+def _replayed(
+    kept: Kept | None, limits: DownloadLimits
+) -> tuple[str, bytes, RemoteFile, Body | None] | None:
+    """A playlist or manifest yt-dlp already read in full, as the first request's answer."""
+    if kept is None or len(kept.body) > limits.max_playlist_bytes:
+        return None
+    remote = RemoteFile.from_headers(kept.final_url, kept.status, kept.headers)
+    if hls_playlist.looks_like_playlist(kept.body[:64]):
+        return "hls", kept.body, remote, None
+    if mpd.is_mpd_document(kept.body):
+        return "dash", kept.body, remote, None
+    return None  # anything else is asked for again
+
+
+def _keep_page(keeper: Keeper, url: str, body: Body | None, head: bytes) -> None:
+    """Read the rest of the page the first request opened, for yt-dlp to extract from."""
+    if body is None:
+        return
+    try:
+        encoding = body.headers.get("Content-Encoding", "identity").lower()
+        if encoding != "identity" or not keepable(body.status, body.headers):
+            return  # yt-dlp asks for it itself (decoded, its cookies set)
+        data = bytearray(head)
+        body.max_bytes = keeper.max_each
+        try:
+            body.read(data.extend)
+        except (Fatal, Retryable):  # larger than the cap, or cut off: yt-dlp asks again
+            return
+        keeper.keep(url, body.final_url, body.status, body.headers, bytes(data))
+    finally:
+        body.close()
+
+
 def _page(
     url: str,
     output: Path,
@@ -401,23 +442,32 @@ def _page(
     log: LogHook,
     choose_suffix: bool,
     cookies: http.cookiejar.CookieJar | None,
+    page_body: Body | None,
+    head: bytes = b"",
 ) -> DownloadResult:
-    """A web page: yt-dlp finds the video, this engine downloads it."""
+    """A web page: yt-dlp finds the video, this engine downloads it.
+
+    The page as the first request opened it (``page_body``, its first bytes
+    ``head``) is read on and handed to yt-dlp, and the manifest yt-dlp reads is
+    handed back for the download: each is asked for once.
+    """
     from .pages import download_page
 
     networks = tuple(allowed_networks)
+    keeper = Keeper(limits.max_playlist_bytes, 4 * limits.max_playlist_bytes)
+    _keep_page(keeper, url, page_body, head)
 
     def fetch(media_url: str, target: Path, media_options: DownloadOptions, *,
               work_dir: Path) -> DownloadResult:  # fmt: skip
         return download(
             media_url, target, media_options, work_dir=work_dir, progress=progress,
             cancel=cancel, allowed_networks=networks, limits=limits, log=log,
-            choose_suffix=choose_suffix, cookies=cookies, _from_page=True,
+            choose_suffix=choose_suffix, cookies=cookies, _from_page=True, _replay=keeper,
         )  # fmt: skip
 
     inner, found = download_page(
         url, output, options, work_dir=work_dir, fetch=fetch, allowed_networks=networks,
-        limits=limits, cancel=cancel, log=log, cookies=cookies,
+        limits=limits, cancel=cancel, log=log, cookies=cookies, keeper=keeper,
     )  # fmt: skip
     return DownloadResult(
         path=Path(inner.path), size=inner.size, duration=inner.duration, width=inner.width,

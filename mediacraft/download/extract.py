@@ -11,9 +11,20 @@ each redirect hop is pinned and judged like any other fetch, and nothing
 else (urllib, curl_cffi, websockets) is ever asked. A refused address ends
 the extraction with MediaCraft's own :class:`BlockedAddress`.
 
+The handler also sets the task's own headers (``User-Agent``, ``Referer``,
+extra headers) over whatever yt-dlp or an extractor chose, answers a request
+from a body the engine already read (the page itself), and keeps what yt-dlp
+reads in full (the manifest) for the engine's download: see ``replay.py``.
+
 Extraction runs with a time limit; when it is over (or the task is
 cancelled) the handler refuses every further request, so the extraction
 thread ends at its next one.
+
+Routing: a link goes to yt-dlp when it answers with an HTML page, or, with
+``all`` extractors, when one of yt-dlp's site extractors claims its URL
+(:func:`site_extractor`; a watch page, a short link or an API URL that is not
+HTML itself). That check runs on the URL alone, before any request, and is
+skipped for links whose path ends like media or a manifest.
 
 ``MEDIACRAFT_EXTRACTORS``: ``all`` (every extractor), ``generic`` (the
 generic page extractor only) or ``off``.
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import http.cookiejar
+import io
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,10 +43,16 @@ from ..exceptions import BlockedAddress, DownloadError, ValidationError
 from ..progress import CancelToken, LogHook, ignore_log
 from .guard import check_url, guarded_session
 from .limits import DownloadLimits
+from .media_links import looks_like_media
 from .options import DownloadOptions
+from .replay import Keeper, keepable
 
 MODES = ("all", "generic", "off")
 GENERIC_EXTRACTORS = ("generic", "html5")
+#: extractor classes (yt-dlp ``InfoExtractor`` subclasses) used besides yt-dlp's own in
+#: ``all`` mode, tried before them; a hook for deployments and tests
+EXTRA_EXTRACTORS: list[type] = []
+#: path endings of media files and manifests: such links go straight to the engine
 
 
 @dataclass
@@ -46,11 +64,43 @@ class _Guard:
     stop: threading.Event = field(default_factory=threading.Event)
     blocked: list[BlockedAddress] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # URLs asked for, for the log
+    headers: dict[str, str] = field(default_factory=dict)  # the task's: set on every request
+    keeper: Keeper | None = None  # bodies shared with the engine
 
 
 def _handler_class(guard: _Guard) -> type:
     from yt_dlp.networking._requests import RequestsRH
+    from yt_dlp.networking.common import Response
     from yt_dlp.networking.exceptions import RequestError
+
+    class KeepingResponse(Response):
+        """A response read through, its body kept for the engine once read in full."""
+
+        def __init__(self, inner: Any, asked: str, keeper: Keeper) -> None:
+            super().__init__(fp=inner, url=inner.url, headers={}, status=inner.status,
+                             reason=inner.reason, extensions=inner.extensions)  # fmt: skip
+            self.headers = inner.headers
+            self._asked = asked
+            self._keeper = keeper
+            self._chunks: list[bytes] | None = []
+            self._size = 0
+
+        def read(self, amt: int | None = None) -> bytes:
+            data = self.fp.read(amt)  # errors are yt-dlp's own, raised by the inner adapter
+            chunks = self._chunks
+            if chunks is not None:
+                self._size += len(data)
+                if self._size > self._keeper.max_each:
+                    self._chunks = None  # too large to keep: just read through
+                else:
+                    chunks.append(data)
+                    if amt is None or not data or self.fp.closed:
+                        self._chunks = None
+                        self._keeper.keep(self._asked, self.url, self.status,
+                                          dict(self.headers.items()), b"".join(chunks))  # fmt: skip
+            if self.fp.closed:
+                self.close()
+            return data
 
     class MediaCraftGuardedRH(RequestsRH):
         """yt-dlp's requests handler on MediaCraft's guarded session."""
@@ -71,12 +121,48 @@ def _handler_class(guard: _Guard) -> type:
             try:
                 check_url(request.url)
                 guard.requests.append(request.url)
-                return super()._send(request)
+                for name, value in guard.headers.items():  # the task's win over yt-dlp's
+                    request.headers[name] = value
+                ranged = "Range" in request.headers
+                plain = request.method == "GET" and request.data is None and not ranged
+                keeper = guard.keeper if plain else None
+                kept = keeper.get(request.url) if keeper is not None else None
+                if kept is None:
+                    response = super()._send(request)
+                    if keeper is None or not keepable(response.status, response.headers):
+                        return response
+                    if not _small(response, keeper.max_each):
+                        return KeepingResponse(response, request.url, keeper)
+                    with response:  # a manifest or a page: read now, kept for the next ask
+                        body = response.read()
+                    if not keeper.keep(request.url, response.url, response.status,
+                                       dict(response.headers.items()), body):  # fmt: skip
+                        return Response(io.BytesIO(body), url=response.url,
+                                        headers=dict(response.headers.items()),
+                                        status=response.status)  # fmt: skip
+                    kept = keeper.get(request.url)
+                    assert kept is not None
+                return Response(io.BytesIO(kept.body), url=kept.final_url, headers=kept.headers,
+                                status=kept.status)  # fmt: skip
             except BlockedAddress as exc:
                 guard.blocked.append(exc)
                 raise RequestError(str(exc)) from None
 
     return MediaCraftGuardedRH
+
+
+def _small(response: Any, cap: int) -> bool:
+    """An answer worth reading at once: not audio or video (a manifest, a page, JSON), sent
+    as is (not compressed), its announced length within ``cap``.
+
+    Media is left to be read as far as yt-dlp reads it (an extractor may look at a file's
+    first bytes); manifests served as ``application/octet-stream`` are read at once.
+    """
+    length = response.headers.get("Content-Length", "")
+    encoding = response.headers.get("Content-Encoding", "identity").lower()
+    kind = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    media = kind.startswith(("video/", "audio/")) and "mpegurl" not in kind
+    return not media and encoding == "identity" and length.isdigit() and int(length) <= cap
 
 
 def _ydl_class(handler: type) -> type:
@@ -115,6 +201,8 @@ def format_spec(options: DownloadOptions) -> str:
     audio = "ba"
     if options.audio_lang and options.audio_lang.lower() != "all":
         audio = f"ba[language^={options.audio_lang.split('-')[0]}]/ba"
+    if options.audio_only:  # an audio container: the best audio alone (or with its video)
+        return f"{audio}/b" if quality != "worst" else "wa/w"
     if quality == "worst":
         return "wv*+wa/w"
     if quality.endswith("p"):
@@ -127,11 +215,32 @@ def format_spec(options: DownloadOptions) -> str:
     return f"bv*+{audio}/b"
 
 
-def matches_site(url: str) -> bool:
-    """Whether an extractor other than the generic one claims ``url`` (a known site)."""
+@functools.cache
+def _site_classes() -> tuple[type, ...]:
+    """yt-dlp's site extractors, loaded once per process (their URL patterns compile on use).
+
+    Those yt-dlp leaves out by default (``_ENABLED`` false) are left out here too: the
+    extraction would not use them.
+    """
     from yt_dlp.extractor import gen_extractor_classes
 
-    return any(ie.ie_key() != "Generic" and ie.suitable(url) for ie in gen_extractor_classes())
+    return tuple(ie for ie in gen_extractor_classes()
+                 if ie.ie_key() != "Generic" and getattr(ie, "_ENABLED", True))  # fmt: skip
+
+
+def site_extractor(url: str, mode: str) -> str | None:
+    """The extractor (not the generic one) that claims ``url`` in ``mode``, if any.
+
+    Only ``all`` looks; a link whose path ends like media or a manifest is the
+    engine's without looking (the first look loads and compiles yt-dlp's URL
+    patterns, about half a second once per process).
+    """
+    if mode != "all" or looks_like_media(url):
+        return None
+    for ie in (*EXTRA_EXTRACTORS, *_site_classes()):
+        if ie.suitable(url):
+            return str(ie.ie_key())
+    return None
 
 
 @dataclass
@@ -153,8 +262,13 @@ def extract(
     cancel: CancelToken | None = None,
     ffmpeg: str | None = None,
     cookies: http.cookiejar.CookieJar | None = None,
+    keeper: Keeper | None = None,
 ) -> Extracted:
-    """Run yt-dlp's extraction on ``url`` within the server's time limit."""
+    """Run yt-dlp's extraction on ``url`` within the server's time limit.
+
+    ``keeper`` holds bodies the engine already read (answered from there) and
+    receives those yt-dlp reads in full (for the engine's download).
+    """
     log = log or ignore_log
     if limits.extractors == "off":
         raise DownloadError(
@@ -163,7 +277,8 @@ def extract(
         )
     if limits.extractors not in MODES:
         raise ValidationError(f"MEDIACRAFT_EXTRACTORS must be one of {', '.join(MODES)}")
-    guard = _Guard(tuple(allowed_networks), proxy=limits.proxy)
+    guard = _Guard(tuple(allowed_networks), proxy=limits.proxy,
+                   headers=dict(options.request_headers), keeper=keeper)  # fmt: skip
     params: dict[str, Any] = {
         "quiet": True,
         "no_warnings": False,
@@ -190,7 +305,11 @@ def extract(
 
     def run() -> None:
         try:
-            with _ydl_class(_handler_class(guard))(params) as ydl:
+            with _ydl_class(_handler_class(guard))(params, auto_init=False) as ydl:
+                if limits.extractors == "all":
+                    for extra in EXTRA_EXTRACTORS:  # before yt-dlp's (its generic one is last)
+                        ydl.add_info_extractor(extra())
+                ydl.add_default_info_extractors()
                 for cookie in cookies or ():
                     ydl.cookiejar.set_cookie(cookie)
                 if limits.extractors == "generic":
@@ -256,4 +375,5 @@ def _chosen(info: dict[str, Any], guard: _Guard, log: LogHook) -> Extracted:
     return Extracted(title, extractor, formats, list(guard.requests))
 
 
-__all__ = ["MODES", "Extracted", "extract", "format_spec", "matches_site"]
+__all__ = ["EXTRA_EXTRACTORS", "MODES", "Extracted", "extract", "format_spec",
+           "looks_like_media", "site_extractor"]  # fmt: skip

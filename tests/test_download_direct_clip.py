@@ -12,7 +12,8 @@ from mediacraft.cli import main
 from mediacraft.download import DownloadOptions, download
 from mediacraft.download.mp4index import SparseView, merge
 from mediacraft.download.mp4layout import LayoutError, read_layout
-from mediacraft.exceptions import ValidationError
+from mediacraft.exceptions import Interrupted, ValidationError
+from mediacraft.progress import CancelToken, Progress
 from tests.support.decode import packet_hashes, stream_duration
 from tests.support.media import FFMPEG, make_video
 from tests.support.origin import Origin, frame_hashes
@@ -112,12 +113,61 @@ def test_the_ranged_clip_equals_the_cut_of_the_whole_file(files, tmp_path):
         origin.ignore_ranges = True
         origin.clear_log()
         whole = get(url, tmp_path / "whole", log)
-        assert served(origin) >= files["end"].stat().st_size  # the whole file
         assert all(e.status == 200 for e in origin.log)
+        # the answer to the first ranged request (the whole file) is read on, not asked again
+        _first, ranged_asked = origin.log
+        assert ranged_asked.range and ranged_asked.sent == files["end"].stat().st_size
     assert any("ignored the byte range" in line for line in log), log
     assert_clip(whole.path)
     assert frame_hashes(ranged.path) == frame_hashes(whole.path)
     assert packet_hashes(ranged.path, "audio") == packet_hashes(whole.path, "audio")
+
+
+def test_a_range_to_the_end_and_a_connection_reset_mid_range(files, tmp_path):
+    """``start`` alone covers to the end; a part cut off mid-body is retried from where it
+    stopped (the checkpointed parts of the direct engine)."""
+    requests = iter(range(1000))
+    source = files["end"]
+    log: list[str] = []
+    with Origin() as origin:
+        url = serve(origin, source)
+        # the 4th request is the first one for samples (first response, moov, head, window)
+        origin.add_fault(lambda _path: next(requests) == 3, "reset", after=300_000)
+        result = get(url, tmp_path, log, start=45, end=None)
+        assert served(origin) < 0.4 * source.stat().st_size
+        retried = [e for e in origin.log if e.range and e.range.startswith("bytes=")][-1]
+    assert any("reset" in line or "cut off" in line for line in log), log
+    assert retried.status == 206
+    assert decode_errors(result.path) == ""
+    for kind in ("video", "audio"):
+        assert 15.0 - 0.1 < stream_duration(result.path, kind) < 15.0 + GOP + 0.1, kind
+
+
+def test_an_interrupted_clip_resumes_with_the_bytes_it_lacks(files, tmp_path):
+    token = CancelToken()
+    needed: list[int] = []
+
+    def hook(progress: Progress) -> None:
+        if progress.stage == "downloading" and progress.bytes_total:
+            needed.append(progress.bytes_total)
+            if progress.bytes_done >= progress.bytes_total // 2:
+                token.interrupt()
+
+    options = DownloadOptions(retry_delay=0.01, checkpoint_interval=0.0, start=20, end=30)
+    with Origin() as origin:
+        url = serve(origin, files["end"])
+        origin.bandwidth = 4 * MiB  # the samples take about a second
+        with pytest.raises(Interrupted):
+            download(url, tmp_path / "o.mp4", options, work_dir=tmp_path / "w",
+                     allowed_networks=ALLOW, progress=hook, cancel=token)  # fmt: skip
+        origin.clear_log()
+        origin.bandwidth = 16 * MiB
+        result = download(url, tmp_path / "o.mp4", options, work_dir=tmp_path / "w",
+                          allowed_networks=ALLOW)  # fmt: skip
+        samples = [e for e in origin.log if e.range and e.sent > 200_000]
+        assert samples and sum(e.sent for e in samples) < 0.7 * needed[-1]
+        reference = get(url, tmp_path / "reference")
+    assert frame_hashes(result.path) == frame_hashes(reference.path)
 
 
 def test_a_fragmented_mp4_falls_back_to_the_whole_file(files, tmp_path):

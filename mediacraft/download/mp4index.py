@@ -21,6 +21,7 @@ import bisect
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 #: seconds of every track kept before the keyframe the cut starts at, and after ``end``
 START_MARGIN = 0.25
@@ -39,7 +40,7 @@ class NotIndexable(Exception):
 @dataclass(frozen=True)
 class ClipIndex:
     duration: float | None  # of the whole file, seconds
-    keyframe: float  # where the cut starts (seconds, the main track's decode time)
+    keyframe: float  # where the cut starts (seconds, the keyframe's presentation time)
     ranges: list[tuple[int, int]] = field(default_factory=list)  # (offset, end), merged
 
     @property
@@ -71,7 +72,7 @@ class SparseView(io.RawIOBase):
         self.position = max(0, base + offset)
         return self.position
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, buffer: Any) -> int:
         count = max(0, min(len(buffer), self.size - self.position))
         view = memoryview(buffer)[:count]
         view[:] = bytes(count)
@@ -98,7 +99,7 @@ def merge(ranges: Iterable[tuple[int, int]], gap: int = MERGE_GAP) -> list[tuple
     return [(offset, end) for offset, end in merged]
 
 
-def _seconds(packet) -> float | None:  # type: ignore[no-untyped-def]
+def _seconds(packet: Any) -> float | None:
     stamp = packet.dts if packet.dts is not None else packet.pts
     return None if stamp is None else float(stamp * packet.stream.time_base)
 
@@ -133,10 +134,11 @@ def clip_index(
             timed = {s.index for s in streams if s.type != "subtitle"}  # subtitles are sparse
             ranges = _head(container, timed)
             main = next((s for s in streams if s.type == "video"), streams[0])
-            keyframe = _keyframe(container, main, origin + int(start * 1_000_000))
-            if keyframe is None:
+            found = _keyframe(container, main, origin + int(start * 1_000_000))
+            if found is None:
                 raise NotIndexable(f"no sample at or after {start:g} s")
-            ranges += _window(container, wanted, timed, keyframe - START_MARGIN, end)
+            decoded, keyframe = found
+            ranges += _window(container, wanted, timed, decoded - START_MARGIN, end)
     except NotIndexable:
         raise
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -148,7 +150,7 @@ def clip_index(
     return ClipIndex(duration=duration, keyframe=keyframe, ranges=merged)
 
 
-def _collect(packet, ranges: list[tuple[int, int]]) -> None:  # type: ignore[no-untyped-def]
+def _collect(packet: Any, ranges: list[tuple[int, int]]) -> None:
     if packet.size <= 0:
         return
     if packet.pos is None or packet.pos < 0:
@@ -156,7 +158,7 @@ def _collect(packet, ranges: list[tuple[int, int]]) -> None:  # type: ignore[no-
     ranges.append((int(packet.pos), int(packet.size)))
 
 
-def _head(container, wanted: set[int]) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+def _head(container: Any, wanted: set[int]) -> list[tuple[int, int]]:
     """The first samples of every track (what opening the file decodes)."""
     ranges: list[tuple[int, int]] = []
     first: dict[int, float] = {}
@@ -178,19 +180,20 @@ def _head(container, wanted: set[int]) -> list[tuple[int, int]]:  # type: ignore
     return ranges
 
 
-def _keyframe(container, main, timestamp: int) -> float | None:  # type: ignore[no-untyped-def]
-    """Where ``ffmpeg -ss`` starts: the decode time of the main track's first packet after
-    a backward seek to ``timestamp`` (microseconds, the container's clock)."""
+def _keyframe(container: Any, main: Any, timestamp: int) -> tuple[float, float] | None:
+    """Where ``ffmpeg -ss`` starts: (decode, presentation) time of the main track's first
+    packet after a backward seek to ``timestamp`` (microseconds, the container's clock)."""
     container.seek(timestamp, backward=True)
     for packet in container.demux(main):
         when = _seconds(packet)
         if when is not None:
-            return when
+            shown = when if packet.pts is None else float(packet.pts * packet.stream.time_base)
+            return when, shown
     return None
 
 
-def _window(container, wanted: set[int], timed: set[int], begin: float,
-            end: float | None) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]  # fmt: skip
+def _window(container: Any, wanted: set[int], timed: set[int], begin: float,
+            end: float | None) -> list[tuple[int, int]]:  # fmt: skip
     """Every sample of the tracks in ``wanted`` from ``begin`` (seconds on the tracks'
     clock) to past ``end``; the demux stops once every track in ``timed`` is past it."""
     container.seek(max(0, int(begin * 1_000_000)), backward=True)

@@ -88,6 +88,7 @@ class _Source:
         self.first: Body | None = first
         self.seen = bytearray(head)  # everything the first response gave, from byte 0
         self._block = (0, b"")  # the last ranged read
+        self.whole: Body | None = None  # a ranged request answered with the whole file
 
     def read(self, offset: int, length: int) -> bytes:
         end = offset + length
@@ -112,8 +113,12 @@ class _Source:
     def _ranged(self, offset: int, length: int) -> bytes:
         def attempt(_number: int) -> bytes:
             body = self.fetcher.open(self.url, ByteRange(offset, length))
+            keep = False
             try:
                 if body.status != 206:
+                    # The whole file from byte 0: the whole-file download reads it on.
+                    body.skip, body.want = 0, None
+                    self.whole, keep = body, True
                     raise Unsuitable("the server ignored the byte range and sent the whole file")
                 match = _CONTENT_RANGE.fullmatch(body.headers.get("Content-Range", "").strip())
                 if not match or int(match[1]) != offset or int(match[2]) != offset + length - 1:
@@ -124,7 +129,8 @@ class _Source:
                 body.read(parts.append)
                 return b"".join(parts)
             finally:
-                body.close()
+                if not keep:
+                    body.close()
 
         return self.fetcher.retrying("The file's index", attempt)
 
@@ -133,10 +139,20 @@ class _Source:
             self.first.close()
             self.first = None
 
+    def close(self) -> None:
+        self.close_first()
+        if self.whole is not None:
+            self.whole.close()
+            self.whole = None
+
     def leftover(self) -> tuple[Body | None, bytes]:
-        """The first response and its bytes so far, for the whole-file download to read on."""
+        """An open response the whole-file download can read on, and its bytes so far: the
+        first response, or a ranged request's answer that was the whole file."""
         first, self.first = self.first, None
-        return (first, bytes(self.seen)) if first is not None else (None, b"")
+        if first is not None:
+            return first, bytes(self.seen)
+        whole, self.whole = self.whole, None
+        return whole, b""
 
 
 def _blocks(boxes: list[Box]) -> list[tuple[int, bytes]]:
@@ -180,9 +196,9 @@ def plan_clip(
         log(f"Time range: fetching the whole file, then cutting it ({exc})")
         return None, first_left, seen
     except BaseException:
-        source.close_first()
+        source.close()
         raise
-    source.close_first()
+    source.close()
     end = f"{options.end:g}" if options.end is not None else "the end"
     log(f"Time range {options.start or 0:g}-{end} s of a {size / MiB:.1f} MiB file: fetching "
         f"{plan.needed / MiB:.2f} MiB in {len(plan.ranges)} byte range(s), from the keyframe "

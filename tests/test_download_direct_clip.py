@@ -14,7 +14,7 @@ from mediacraft.download.mp4index import SparseView, merge
 from mediacraft.download.mp4layout import LayoutError, read_layout
 from mediacraft.exceptions import Interrupted, ValidationError
 from mediacraft.progress import CancelToken, Progress
-from tests.support.decode import packet_hashes, stream_duration
+from tests.support.decode import decode_all, packet_hashes, stream_duration
 from tests.support.media import FFMPEG, make_video
 from tests.support.origin import Origin, frame_hashes
 from tests.support.waiting import wait_for
@@ -49,12 +49,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     fragmented = root / "frag.mp4"
     _ffmpeg("-i", str(at_end), "-c", "copy", "-movflags", "+frag_keyframe+empty_moov",
             str(fragmented))  # fmt: skip
-    return {"end": at_end, "front": front, "frag": fragmented,
+    # B-frames: composition offsets (ctts) and an edit list shifting the presentation
+    bframes = make_video(root / "bframes.mp4", 60.0, "640x360", 25, gop=int(25 * GOP),
+                         extra=["-bf", "3"])  # fmt: skip
+    return {"end": at_end, "front": front, "frag": fragmented, "bframes": bframes,
             "large": _largesize_mdat(at_end, root / "large.mp4")}  # fmt: skip
 
 
 def serve(origin: Origin, path: Path) -> str:
-    origin.bandwidth = 16 * MiB  # a capped link: what the server sends is what was asked for
+    origin.bandwidth = 8 * MiB  # a capped link: what the server sends is what was asked for
     return origin.add_file(path.name, path.read_bytes())
 
 
@@ -104,11 +107,12 @@ def test_a_time_range_fetches_only_the_bytes_that_cover_it(files, tmp_path, layo
     assert downloading[-1].bytes_done == downloading[-1].bytes_total
 
 
-def test_the_ranged_clip_equals_the_cut_of_the_whole_file(files, tmp_path):
+@pytest.mark.parametrize("name", ["end", "bframes"])
+def test_the_ranged_clip_equals_the_cut_of_the_whole_file(files, tmp_path, name):
     """A server that ignores Range: the whole file is fetched and cut, to the same clip."""
     log: list[str] = []
     with Origin() as origin:
-        url = serve(origin, files["end"])
+        url = serve(origin, files[name])
         ranged = get(url, tmp_path / "ranged")
         origin.ignore_ranges = True
         origin.clear_log()
@@ -116,11 +120,20 @@ def test_the_ranged_clip_equals_the_cut_of_the_whole_file(files, tmp_path):
         assert all(e.status == 200 for e in origin.log)
         # the answer to the first ranged request (the whole file) is read on, not asked again
         _first, ranged_asked = origin.log
-        assert ranged_asked.range and ranged_asked.sent == files["end"].stat().st_size
+        assert ranged_asked.range and ranged_asked.sent == files[name].stat().st_size
     assert any("ignored the byte range" in line for line in log), log
     assert_clip(whole.path)
     assert frame_hashes(ranged.path) == frame_hashes(whole.path)
     assert packet_hashes(ranged.path, "audio") == packet_hashes(whole.path, "audio")
+
+
+def test_a_precise_cut_from_the_byte_ranges_has_exactly_the_frames_of_the_range(files, tmp_path):
+    with Origin() as origin:
+        url = serve(origin, files["bframes"])
+        result = get(url, tmp_path, precise_cut=True)
+        assert served(origin) < 0.4 * files["bframes"].stat().st_size
+    assert decode_errors(result.path) == ""
+    assert decode_all(result.path)["video"] == 250  # 20.00 ... 29.96 s at 25 fps
 
 
 def test_a_range_to_the_end_and_a_connection_reset_mid_range(files, tmp_path):
@@ -161,7 +174,7 @@ def test_an_interrupted_clip_resumes_with_the_bytes_it_lacks(files, tmp_path):
             download(url, tmp_path / "o.mp4", options, work_dir=tmp_path / "w",
                      allowed_networks=ALLOW, progress=hook, cancel=token)  # fmt: skip
         origin.clear_log()
-        origin.bandwidth = 16 * MiB
+        origin.bandwidth = 8 * MiB
         result = download(url, tmp_path / "o.mp4", options, work_dir=tmp_path / "w",
                           allowed_networks=ALLOW)  # fmt: skip
         samples = [e for e in origin.log if e.range and e.sent > 200_000]

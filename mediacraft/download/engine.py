@@ -298,17 +298,29 @@ def download(
             )  # fmt: skip
             job = outcome.job
         else:
-            if remote.size is not None:
-                fetcher.budget.check(remote.size)
             _check_direct(body, first)
+            clip_plan = None
+            head = body
+            if options.clipped and direct is None and first is not None:
+                from .ranged_clip import plan_clip
+
+                clip_plan, first, head = plan_clip(fetcher, remote, first, body, options, log)
+            if remote.size is not None:
+                fetcher.budget.check(clip_plan.needed if clip_plan else remote.size)
             if direct is not None:
                 first.close()  # the other engine makes its own requests
                 first = None
                 path = direct(remote, work_dir, tracker, cancel, fetcher)
+            elif clip_plan is not None:
+                from .ranged_clip import ClipDownload
+
+                job = ClipDownload(fetcher, remote, work_dir, options, tracker, cancel,
+                                   clip_plan, speed_floor=floor)  # fmt: skip
+                path = job.run()
             else:
                 job = DirectDownload(
                     fetcher, remote, work_dir, options, tracker, cancel,
-                    first=first, head=body, speed_floor=floor,
+                    first=first, head=head, speed_floor=floor,
                 )  # fmt: skip
                 first = None
                 path = job.run()

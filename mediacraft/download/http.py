@@ -104,6 +104,10 @@ class DirectDownload:
             [0, 0, 0]
         ]
 
+    def bytes_wanted(self) -> int | None:
+        """The bytes this download fetches (the progress total): the whole file here."""
+        return self.remote.size
+
     def _restore(self) -> None:
         resumable = self.remote.ranges and self.remote.size is not None
         state = self.checkpoint.load(KIND, self.remote.fingerprint()) if resumable else None
@@ -215,7 +219,7 @@ class DirectDownload:
             self._release_first()
             raise
         tracker = self.tracker
-        tracker.bytes_total = self.remote.size
+        tracker.bytes_total = self.bytes_wanted()
         kept = sum(p[2] for p in self.parts)
         tracker.add_bytes(kept)
         self.fetcher.budget.hold(kept)  # a resumed attempt's bytes count against the quota

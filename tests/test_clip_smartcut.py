@@ -157,3 +157,14 @@ def test_the_avcc_record_reads_back_as_written(root):
     joined = config.with_sets([config.sps[0]], [config.pps[0]])
     again = AvcConfig.parse(joined.build())
     assert again.sps == config.sps * 2 and again.pps == config.pps * 2
+
+
+def test_an_mkv_result_is_smart_cut_too(origin, root, tmp_path):
+    result, log = cut(origin, "h264.mp4", tmp_path, container="mkv")
+    assert result.path.suffix == ".mkv"
+    assert any("frame-exact" in line for line in log), log
+    assert decode_all(result.path)["video"] == FRAMES
+    assert ffmpeg_errors(result.path) == ""
+    clip = packets_by_time(result.path, first=START)
+    original = packets_by_time(root / "h264.mp4")
+    assert all(clip[t] == original[t] for t in original if 3000 <= t < 5000)

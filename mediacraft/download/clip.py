@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import DownloadError, ValidationError
+from ..exceptions import DownloadError, StorageFull, ValidationError
 from ..media.output import BITEXACT, faststart_args
 from ..progress import LogHook
 from .options import DownloadOptions
@@ -179,7 +179,15 @@ def _smart_finish(
             log("Writing the result as MKV")
         else:
             args += ["-c:s", "mov_text", *faststart_args(), "-f", "mp4"]
-        run_ffmpeg([*args, *_EXACT, str(target)], cancel)
+        try:
+            run_ffmpeg([*args, *_EXACT, str(target)], cancel)
+        except StorageFull:
+            raise  # a full disk fails the re-encode too
+        except DownloadError as exc:
+            log(f"Precise cut: muxing the joined video failed ({exc.message[:160]}); "
+                "re-encoding the whole clip instead")  # fmt: skip
+            target.unlink(missing_ok=True)
+            return False
         return True
     finally:
         video.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from mediacraft.download import DownloadOptions, download
 from mediacraft.download.avcc import AvcConfig, free_ids
 from tests.support.decode import decode_all, psnr
 from tests.support.media import FFMPEG, make_video
-from tests.support.origin import Origin
+from tests.support.origin import Origin, package_hls
 
 ALLOW = ("127.0.0.1",)
 FPS = 25
@@ -34,6 +34,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_video(base / "mpeg4.mkv", 8.0, "320x240", FPS, codec="mpeg4", gop=FPS)
     open_gop = ["-x264-params", "bframes=3:open-gop=1"]
     make_video(base / "open-gop.mp4", 8.0, "320x240", FPS, gop=FPS, extra=open_gop)
+    package_hls(base / "h264.mp4", base / "hls", 1.0)
     return base
 
 
@@ -119,9 +120,10 @@ def test_an_h264_clip_is_exact_and_its_middle_is_the_sources_bytes(origin, root,
     assert decode_all(result.path)["video"] == FRAMES
 
 
-def test_a_range_to_the_end_copies_everything_after_the_first_keyframe(origin, root, tmp_path):
-    result, log = cut(origin, "h264.mp4", tmp_path, end=None)
-    assert any("frame-exact" in line for line in log), log
+@pytest.mark.parametrize("end", [None, 8.0])
+def test_a_range_to_the_end_copies_all_after_the_first_keyframe(origin, root, tmp_path, end):
+    result, log = cut(origin, "h264.mp4", tmp_path, end=end)
+    assert any("frame-exact" in line and "+ 0 frames" in line for line in log), log
     clip = packets_by_time(result.path, first=START)
     original = packets_by_time(root / "h264.mp4")
     after = [t for t in original if t >= 3000]
@@ -168,3 +170,17 @@ def test_an_mkv_result_is_smart_cut_too(origin, root, tmp_path):
     clip = packets_by_time(result.path, first=START)
     original = packets_by_time(root / "h264.mp4")
     assert all(clip[t] == original[t] for t in original if 3000 <= t < 5000)
+
+
+def test_an_hls_range_is_smart_cut_from_the_fetched_segments(origin, root, tmp_path):
+    result, log = cut(origin, "hls/index.m3u8", tmp_path, end=6.0)
+    assert "Time range 2.2-6 s: fetching 4 of 8 segments" in log
+    assert any("frame-exact" in line for line in log), log
+    assert decode_all(result.path)["video"] == 95  # 3.8 s at 25 fps
+    assert ffmpeg_errors(result.path) == ""
+    # Through MPEG-TS the samples are not the source MP4's bytes (access unit
+    # delimiters are added): the copied ones are those of the keyframe cut.
+    keyframe_cut, _ = cut(origin, "hls/index.m3u8", tmp_path / "copy", end=6.0, precise_cut=False)
+    copy = set(packets_by_time(keyframe_cut.path).values())
+    same = [p for p in packets_by_time(result.path).values() if p in copy]
+    assert len(same) == 2 * FPS

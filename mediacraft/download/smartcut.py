@@ -191,6 +191,9 @@ def smart_cut(
             if duration is None
             else start + round(Fraction(duration).limit_denominator(10**6) / tb)
         )
+        frame_duration = _frame_duration(packets)
+        if end is not None and end >= max(p.pts for p in packets) + frame_duration:
+            end = None  # the range runs to the file's end (a stream fetched to the range)
         positions = {p.pts: n for n, p in enumerate(packets)}
         keys = sorted(p.pts for p in packets if p.keyframe)
         head_key = next((k for k in keys if k >= start), None)
@@ -212,7 +215,6 @@ def smart_cut(
         later = packets[copy_stop:]
         if any(p.pts < (tail_key or 0) for p in later):
             raise NotSmart("frames are reordered across a keyframe (open GOP)")
-        frame_duration = _frame_duration(packets)
         head_id, tail_id = free_ids(config, 2)
 
         pieces: list[tuple[list[tuple[int, bytes, bool]], int]] = []

@@ -5,8 +5,10 @@ before the download, only the segments that overlap the range are kept in
 every track (so nothing outside it is fetched), and after the mux the
 result is cut to the range. By default that cut is a stream copy from the
 keyframe at or before ``start`` (nothing re-encoded, the clip may begin a
-little early); with ``precise_cut`` the clip is re-encoded so it starts and
-ends on the exact frames.
+little early); with ``precise_cut`` it starts and ends on the exact frames:
+for H.264 only the partial GOPs at the edges are re-encoded and the whole
+GOPs between them are copied (:mod:`.smartcut`), anything else is re-encoded
+whole.
 
 Containers: ``mp4`` (the engine's own result), ``mkv`` (stream copy, text
 subtitles as SubRip), ``m4a`` (the audio by stream copy) and ``mp3`` (the
@@ -19,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import DownloadError, ValidationError
+from ..exceptions import DownloadError, StorageFull, ValidationError
 from ..media.output import BITEXACT, faststart_args
 from ..progress import LogHook
 from .options import DownloadOptions
@@ -97,9 +99,7 @@ def whole_file_cut(options: DownloadOptions, duration: float | None) -> Cut | No
     start = options.start or 0.0
     if duration is not None:
         if start >= duration:
-            raise ValidationError(
-                f"start ({start:g} s) is past the video's end ({duration:.1f} s)"
-            )
+            raise ValidationError(f"start ({start:g} s) is past the video's end ({duration:.1f} s)")
         if options.end is not None and options.end > duration + 0.5:
             raise ValidationError(
                 f"end ({options.end:g} s) is past the video's duration ({duration:.1f} s)"
@@ -123,10 +123,90 @@ def finish(
     cancel: Any,
     log: LogHook,
 ) -> None:
-    """Write ``target`` from the engine's MP4 ``source``: cut, and in the container asked for."""
+    """Write ``target`` from the engine's MP4 ``source``: cut, and in the container asked for.
+
+    A precise cut of H.264 video re-encodes only the edges (:mod:`.smartcut`); what that
+    cannot join is re-encoded whole, with a line in the log saying why."""
     container = options.container
     if container in ("m4a", "mp3") and not has_audio:
         raise DownloadError(f"The video has no audio track to write as {container}")
+    if cut is not None and options.precise_cut and container in ("mp4", "mkv"):
+        if _smart_finish(source, target, container, cut, cancel, log):
+            return
+    _ffmpeg_finish(source, target, options, cut, cancel, log)
+
+
+def _smart_finish(
+    source: Path, target: Path, container: str, cut: Cut, cancel: Any, log: LogHook
+) -> bool:
+    """The smart cut: the video joined by :func:`.smartcut.smart_cut`, then muxed by ffmpeg
+    with the audio and subtitles of the range. False (logged) when it cannot be done.
+
+    The audio is re-encoded (AAC, 192 kb/s) rather than copied: an AAC packet holds
+    1024 samples, so a copy starts up to 23 ms off unless the MP4 gets an edit list
+    that trims inside the first packet, and the two edges would each need one;
+    re-encoding the audio of the range costs little next to video and lands on the
+    exact sample."""
+    from .smartcut import NotSmart, smart_cut
+
+    video = target.with_name(target.name + ".video.mp4")
+    try:
+        try:
+            done = smart_cut(source, video, cut.offset, cut.duration, cancel)
+        except NotSmart as exc:
+            log(f"Precise cut: {exc}; re-encoding the whole clip instead")
+            return False
+        except Exception as exc:  # a PyAV/libx264 failure: the whole re-encode still works
+            if cancel is not None and cancel.is_set():
+                raise
+            log(f"Precise cut: joining the edges failed ({type(exc).__name__}: "
+                f"{str(exc)[:160]}); re-encoding the whole clip instead")  # fmt: skip
+            return False
+        if cancel is not None and cancel.is_set():
+            return False
+        log(f"Cutting the time range: frame-exact, {done.head_frames} + {done.tail_frames} "
+            f"frames re-encoded at the edges, {done.copied_packets} copied")  # fmt: skip
+        args = ["-protocol_whitelist", "file", "-i", str(video)]
+        if cut.offset > 0.0005:
+            args += ["-ss", f"{cut.offset:.6f}"]
+        args += ["-protocol_whitelist", "file", "-i", str(source)]
+        if cut.duration is not None:
+            args += ["-t", f"{cut.duration:.6f}"]
+        args += ["-map", "0:v", "-map", "1:a?", "-map", "1:s?", "-c:v", "copy",
+                 "-c:a", "aac", "-b:a", "192k"]  # fmt: skip
+        if container == "mkv":
+            args += ["-c:s", "srt", "-f", "matroska"]
+            log("Writing the result as MKV")
+        else:
+            args += ["-c:s", "mov_text", *faststart_args(), "-f", "mp4"]
+        try:
+            run_ffmpeg([*args, *_EXACT, str(target)], cancel)
+        except StorageFull:
+            raise  # a full disk fails the re-encode too
+        except DownloadError as exc:
+            log(f"Precise cut: muxing the joined video failed ({exc.message[:160]}); "
+                "re-encoding the whole clip instead")  # fmt: skip
+            target.unlink(missing_ok=True)
+            return False
+        return True
+    finally:
+        video.unlink(missing_ok=True)
+
+
+# Bit-exact output, but the streams' metadata (languages) kept from the engine's MP4.
+_EXACT = [a for a in BITEXACT if a not in ("-map_metadata", "-1")]
+
+
+def _ffmpeg_finish(
+    source: Path,
+    target: Path,
+    options: DownloadOptions,
+    cut: Cut | None,
+    cancel: Any,
+    log: LogHook,
+) -> None:
+    """One ffmpeg run: a stream-copy cut at keyframes, or the whole clip re-encoded."""
+    container = options.container
     args: list[str] = []
     if cut is not None and cut.offset > 0.0005:
         args += ["-ss", f"{cut.offset:.6f}"]
@@ -156,9 +236,7 @@ def finish(
         log(f"Cutting the time range: {how}")
     if container != "mp4":
         log(f"Writing the result as {container.upper()}")
-    # Bit-exact output, but the streams' metadata (languages) kept from the engine's MP4.
-    exact = [a for a in BITEXACT if a not in ("-map_metadata", "-1")]
-    run_ffmpeg([*args, *exact, str(target)], cancel)
+    run_ffmpeg([*args, *_EXACT, str(target)], cancel)
 
 
 def needs_finish(options: DownloadOptions, cut: Cut | None) -> bool:

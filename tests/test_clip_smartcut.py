@@ -184,3 +184,17 @@ def test_an_hls_range_is_smart_cut_from_the_fetched_segments(origin, root, tmp_p
     copy = set(packets_by_time(keyframe_cut.path).values())
     same = [p for p in packets_by_time(result.path).values() if p in copy]
     assert len(same) == 2 * FPS
+
+
+def test_a_join_that_does_not_decode_is_not_kept(origin, root, tmp_path, monkeypatch):
+    """Edges given the source's own parameter-set id make a join players can't decode:
+    the check around the joins catches it and the whole clip is re-encoded instead."""
+    from mediacraft.download import smartcut
+
+    monkeypatch.setattr(smartcut, "free_ids", lambda config, count: [0] * count)
+    result, log = cut(origin, "h264.mp4", tmp_path)
+    fallback = [line for line in log if "does not decode cleanly" in line]
+    assert len(fallback) == 1, log
+    assert not any("frame-exact" in line for line in log)
+    assert decode_all(result.path)["video"] == FRAMES
+    assert ffmpeg_errors(result.path) == ""

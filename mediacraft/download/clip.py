@@ -147,7 +147,7 @@ def _smart_finish(
     that trims inside the first packet, and the two edges would each need one;
     re-encoding the audio of the range costs little next to video and lands on the
     exact sample."""
-    from .smartcut import NotSmart, smart_cut
+    from .smartcut import NotSmart, joins_decode_cleanly, smart_cut
 
     video = target.with_name(target.name + ".video.mp4")
     try:
@@ -163,6 +163,11 @@ def _smart_finish(
                 f"{str(exc)[:160]}); re-encoding the whole clip instead")  # fmt: skip
             return False
         if cancel is not None and cancel.is_set():
+            return False
+        complaint = joins_decode_cleanly(video, done)
+        if complaint is not None:
+            log(f"Precise cut: the joined video does not decode cleanly ({complaint[:160]}); "
+                "re-encoding the whole clip instead")  # fmt: skip
             return False
         log(f"Cutting the time range: frame-exact, {done.head_frames} + {done.tail_frames} "
             f"frames re-encoded at the edges, {done.copied_packets} copied")  # fmt: skip

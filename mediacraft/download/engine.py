@@ -298,15 +298,18 @@ def download(
             )  # fmt: skip
             job = outcome.job
         else:
+            clipping = options.clipped and direct is None and first is not None
+            if remote.size is not None and not clipping:
+                fetcher.budget.check(remote.size)  # before anything else is said of the file
             _check_direct(body, first)
             clip_plan = None
             head = body
-            if options.clipped and direct is None and first is not None:
+            if clipping:
                 from .ranged_clip import plan_clip
 
                 clip_plan, first, head = plan_clip(fetcher, remote, first, body, options, log)
-            if remote.size is not None:
-                fetcher.budget.check(clip_plan.needed if clip_plan else remote.size)
+                if remote.size is not None:  # only the byte ranges count when they are known
+                    fetcher.budget.check(clip_plan.needed if clip_plan else remote.size)
             if direct is not None:
                 first.close()  # the other engine makes its own requests
                 first = None

@@ -39,6 +39,10 @@ def test_web_only_processes_leave_tasks_to_the_worker_and_sigterm_requeues(
         worker.start()
         wait_for(lambda: storage.get_task(task_id).status is TaskStatus.PROCESSING,
                  timeout=30, what="the worker to claim the task")  # fmt: skip
+        # Claimed is not yet started: a SIGTERM between the claim and the task's start
+        # requeues it without counting an attempt. Wait for the task's own progress.
+        wait_for(lambda: storage.get_task(task_id).progress > 0,
+                 timeout=30, what="the task to start")  # fmt: skip
         task = storage.get_task(task_id)
         assert task.worker["pid"] == worker.proc.pid and task.worker["host"] == "solo"
         started = time.monotonic()

@@ -269,6 +269,17 @@ def looped_stream(media: Path, times: int) -> Path:
     return root
 
 
+def sized_file(media: Path, path: Path, mib: int) -> Path:
+    """``path``: the source looped and cut at ``mib`` MiB by stream copy (cached)."""
+    if not path.exists():
+        subprocess.run(
+            [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "3",
+             "-i", str(media / "src.mp4"), "-c", "copy", "-fs", str(mib * MiB), str(path)],
+            check=True,
+        )  # fmt: skip
+    return path
+
+
 def long_stream(cache: Path, count: int = 10_000, segment: float = 0.5) -> Path:
     """A VOD of ``count`` half-second segments of small video (cached); returns its root."""
     root = cache / f"long_{count}x{segment:g}s"
@@ -446,12 +457,7 @@ def scenario_direct(ctx: dict) -> None:
     big = media.parent / f"direct_{size_mib}MiB.mp4"
     small = media.parent / "direct_64MiB.mp4"
     for path, mib in ((big, size_mib), (small, 64)):
-        if not path.exists():
-            subprocess.run(
-                [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "3",
-                 "-i", str(media / "src.mp4"), "-c", "copy", "-fs", str(mib * MiB), str(path)],
-                check=True,
-            )  # fmt: skip
+        sized_file(media, path, mib)
     with Origin(media.parent) as origin:
         url = origin.url(big.name)
         d4, d1, c, sm = work / "d.mp4", work / "d1.mp4", work / "c.bin", work / "s.mp4"
@@ -528,13 +534,7 @@ def scenario_direct_capped(ctx: dict) -> None:
     media, work, report = ctx["media"], ctx["work"], ctx["report"]
     mib = 20 if ctx["quick"] else 80
     cap = 50
-    path = media.parent / f"direct_{mib}MiB.mp4"
-    if not path.exists():
-        subprocess.run(
-            [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "3",
-             "-i", str(media / "src.mp4"), "-c", "copy", "-fs", str(mib * MiB), str(path)],
-            check=True,
-        )  # fmt: skip
+    path = sized_file(media, media.parent / f"direct_{mib}MiB.mp4", mib)
     size = path.stat().st_size
     ideal = size / (cap * MiB)
     runs: list[Run] = []
@@ -580,13 +580,7 @@ def scenario_direct_clip(ctx: dict) -> None:
     media, work, report = ctx["media"], ctx["work"], ctx["report"]
     mib = 32 if ctx["quick"] else 256
     cap = 50
-    path = media.parent / f"direct_clip_{mib}MiB.mp4"
-    if not path.exists():
-        subprocess.run(
-            [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "3",
-             "-i", str(media / "src.mp4"), "-c", "copy", "-fs", str(mib * MiB), str(path)],
-            check=True,
-        )  # fmt: skip
+    path = sized_file(media, media.parent / f"direct_clip_{mib}MiB.mp4", mib)
     with av.open(str(path)) as container:
         duration = container.duration / 1_000_000
     start, end = 0.45 * duration, 0.55 * duration

@@ -17,7 +17,7 @@ from mediacraft.progress import CancelToken, Progress
 from tests.support.decode import decode_all, packet_hashes, stream_duration
 from tests.support.media import FFMPEG, make_video
 from tests.support.origin import Origin, frame_hashes
-from tests.support.waiting import wait_for
+from tests.support.results import finished
 
 ALLOW = ("127.0.0.1",)
 GOP = 3.0  # seconds between keyframes: 20 s falls inside a GOP (keyframes at 18 and 21 s)
@@ -219,13 +219,7 @@ def test_a_download_task_fetches_only_the_range(client, files):
         body = {"task_type": "download", "url": url, "options": {"start": 20, "end": "0:30"}}
         created = client.post("/api/tasks/create", json=body)
         assert created.status_code == 201, created.json
-        task_id = created.json["data"]["task_id"]
-
-        def done() -> dict | None:
-            data = client.get(f"/api/tasks/{task_id}/status").json["data"]
-            return data if data["status"] in {"completed", "failed", "cancelled"} else None
-
-        status = wait_for(done, timeout=60)
+        status = finished(client, created.json["data"]["task_id"])
         assert status["status"] == "completed", status["error_message"]
         assert served(origin) < 0.4 * files["end"].stat().st_size
     assert 10.0 - 0.1 < status["result"]["duration"] < 10.0 + GOP + 0.1

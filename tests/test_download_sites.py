@@ -24,8 +24,8 @@ from mediacraft.exceptions import DownloadError
 from tests.support.dash import DashMedia, build_dash
 from tests.support.media import FFMPEG
 from tests.support.origin import Origin, frame_hashes, package_hls
+from tests.support.results import finished
 from tests.support.site import SITE_REFERER, SITE_USER_AGENT, add_video, registered
-from tests.support.waiting import wait_for
 
 ALLOW = ("127.0.0.1",)
 VIDEO_ONLY = {"vcodec": "avc1.42c00d", "acodec": "none", "width": 320, "height": 240}
@@ -216,12 +216,7 @@ def test_a_site_link_in_a_task(client, origin, source_frames):
     created = client.post("/api/tasks/create", json=body)
     assert created.status_code == 201, created.json
     task_id = created.json["data"]["task_id"]
-
-    def done() -> dict | None:
-        state = client.get(f"/api/tasks/{task_id}/status").json["data"]
-        return state if state["status"] in {"completed", "failed", "cancelled"} else None
-
-    state = wait_for(done, timeout=60)
+    state = finished(client, task_id)
     assert state["status"] == "completed", state["error_message"]
     assert state["result"]["page"] == {"title": "From the site", "extractor": "LoopbackSite"}
     response = client.get(f"/api/tasks/{task_id}/download")

@@ -16,8 +16,9 @@ before they are imported (first.py).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy_exports import lazy_exports
 
 #: public name -> the module of this package that defines it
 _HOMES = {
@@ -42,13 +43,7 @@ if TYPE_CHECKING:
     from .options import DEFAULT_PROFILE, PROFILES, DownloadOptions, parse_rate
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

@@ -52,7 +52,6 @@ GENERIC_EXTRACTORS = ("generic", "html5")
 #: extractor classes (yt-dlp ``InfoExtractor`` subclasses) used besides yt-dlp's own in
 #: ``all`` mode, tried before them; a hook for deployments and tests
 EXTRA_EXTRACTORS: list[type] = []
-#: path endings of media files and manifests: such links go straight to the engine
 
 
 @dataclass

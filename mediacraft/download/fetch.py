@@ -450,11 +450,17 @@ class Fetcher:
         except BaseException:
             LIMITER.release(host)
             raise
-        body = Body(self, url, response, byterange, max_bytes, lambda: LIMITER.release(host))
+        return self._checked(Body(self, url, response, byterange, max_bytes,
+                                  lambda: LIMITER.release(host)))  # fmt: skip
+
+    @staticmethod
+    def _checked(body: Body) -> Body:
+        """``body`` when its status and announced size are fine; else closed, and raises."""
         try:
-            _check_status(response)
-            if max_bytes is not None and body.expected is not None and body.expected > max_bytes:
-                raise CapExceeded(f"is larger than the {max_bytes // 1024} KiB limit")
+            _check_status(body.response)
+            cap = body.max_bytes
+            if cap is not None and body.expected is not None and body.expected > cap:
+                raise CapExceeded(f"is larger than the {cap // 1024} KiB limit")
         except BaseException:
             body.close()
             raise
@@ -473,13 +479,8 @@ class Fetcher:
         LIMITER.acquire(host, self.stop, Stopped)
         with self._lock:
             self._active.add(response)
-        body = Body(self, first.requested, response, None, None, lambda: LIMITER.release(host))
-        try:
-            _check_status(response)
-        except BaseException:
-            body.close()
-            raise
-        return body
+        return self._checked(Body(self, first.requested, response, None, None,
+                                  lambda: LIMITER.release(host)))  # fmt: skip
 
     def _send(self, url: str, byterange: ByteRange | None) -> requests.Response:
         self.check_stop()

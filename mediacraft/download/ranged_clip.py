@@ -253,8 +253,7 @@ class ClipDownload(DirectDownload):
         speed_floor: SpeedFloor | None = None,
     ) -> None:
         key = ",".join(f"{offset}-{end}" for offset, end in plan.ranges)
-        clip_remote = ClipRemote(remote.url, remote.size, remote.ranges, remote.etag,
-                                 remote.last_modified, clip=key)  # fmt: skip
+        clip_remote = ClipRemote(**vars(remote), clip=key)
         super().__init__(fetcher, clip_remote, work_dir, options, tracker, cancel,
                          speed_floor=speed_floor)  # fmt: skip
         self.plan = plan

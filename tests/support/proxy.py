@@ -62,12 +62,36 @@ class _Handler(BaseHTTPRequestHandler):
                           if k.lower() not in ("proxy-connection", "connection"))  # fmt: skip
         upstream.sendall(f"GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n".encode())
         self.close_connection = True
+        try:
+            self._relay(upstream)
+        except OSError:  # the client went away: nothing more to send it
+            pass
+        finally:
+            upstream.close()
+
+    def _relay(self, upstream: socket.socket) -> None:
+        """Copy the answer to the client, saying the connection closes after it.
+
+        The proxy closes every client connection after one answer; without a
+        ``Connection: close`` the client would keep the connection for its next
+        request and find it closed (a ProxyError that depends on timing).
+        """
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = upstream.recv(65536)
+            if not data:
+                self.wfile.write(head)
+                return
+            head += data
+        header, rest = head.split(b"\r\n\r\n", 1)
+        lines = [line for line in header.split(b"\r\n")
+                 if not line.lower().startswith(b"connection:")]  # fmt: skip
+        self.wfile.write(b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + rest)
         while True:
             data = upstream.recv(65536)
             if not data:
-                break
+                return
             self.wfile.write(data)
-        upstream.close()
 
 
 class _Server(ThreadingHTTPServer):
